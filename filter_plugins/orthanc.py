@@ -1,0 +1,497 @@
+"""Filters that turn pacs-provisioner inventory lists into Orthanc's structures,
+and the cross-field validation behind the orthanc role's preflight.
+
+Every function is pure: same input, same output, no I/O. Validation functions
+return a list of error strings (``<variable>[<item>]: <problem>``) so callers can
+report every problem in one run.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from urllib.parse import urlsplit
+
+from ansible.errors import AnsibleFilterError
+
+DOCUMENTATION = r"""
+name: orthanc
+short_description: Turn pacs-provisioner inventory lists into Orthanc configuration structures
+description:
+  - C(orthanc_modalities) turns a list of modalities into Orthanc's C(DicomModalities) object form.
+  - C(orthanc_peers) turns a list of peers into C(OrthancPeers) object form.
+  - C(orthanc_dicomweb_servers) turns a list of servers into C(DicomWeb.Servers) object form.
+  - C(orthanc_registered_users) turns a list of users into C(RegisteredUsers).
+  - C(orthanc_config_errors) validates the orthanc role's settings and returns every problem found.
+  - C(orthanc_redact) masks every password in an Orthanc configuration, for diffs and a readable copy.
+  - C(dicom_ae_title_error) returns why a value is not a valid AE title, or an empty string.
+options:
+  _input:
+    description: The list (or, for C(orthanc_config_errors), the dict of role settings) to convert.
+    required: true
+"""
+
+EXAMPLES = r"""
+DicomModalities: "{{ orthanc_modalities | orthanc_modalities }}"
+OrthancPeers: "{{ orthanc_peers | orthanc_peers }}"
+Servers: "{{ orthanc_dicomweb_servers | orthanc_dicomweb_servers }}"
+RegisteredUsers: "{{ orthanc_users | orthanc_registered_users }}"
+errors: "{{ {'orthanc_dicom_aet': 'GH_PACS', 'orthanc_modalities': []} | orthanc_config_errors }}"
+"""
+
+RETURN = r"""
+_value:
+  description: The Orthanc structure (a dict), or for C(orthanc_config_errors) a list of error strings.
+  type: raw
+"""
+
+# Modality keys of the inventory -> Orthanc's object form, with defaults.
+_MODALITY_FLAGS = {
+    "allow_echo": ("AllowEcho", True),
+    "allow_store": ("AllowStore", True),
+    "allow_find": ("AllowFind", False),
+    "allow_find_worklist": ("AllowFindWorklist", False),
+    "allow_move": ("AllowMove", False),
+    "allow_get": ("AllowGet", False),
+    "allow_storage_commitment": ("AllowStorageCommitment", False),
+    "allow_transcoding": ("AllowTranscoding", True),
+    "use_dicom_tls": ("UseDicomTls", False),
+}
+_MODALITY_KEYS = {"name", "aet", "host", "port", "manufacturer", "local_aet", "timeout",
+                  "expected_offline", "description"} | set(_MODALITY_FLAGS)
+_HTTP_REMOTE_KEYS = {"name", "url", "username", "password", "timeout", "http_headers",
+                     "certificate_file", "certificate_key_file", "certificate_key_password",
+                     "has_delete", "chunked_transfers", "smoke_stow", "description"}
+
+# Orthanc keys that the role manages through first-class variables. Setting them
+# again through orthanc_extra_config would make two inventory keys map to one
+# Orthanc key, so preflight refuses it and names the variable to use instead.
+MANAGED_KEYS = {
+    "Name": "orthanc_name",
+    "DicomAet": "orthanc_dicom_aet",
+    "DicomPort": "orthanc_dicom_port",
+    "HttpPort": "orthanc_http_port",
+    "RegisteredUsers": "orthanc_users",
+    "AuthenticationEnabled": "orthanc_authentication_enabled",
+    "RemoteAccessAllowed": "orthanc_remote_access_allowed",
+    "DicomModalities": "orthanc_modalities",
+    "OrthancPeers": "orthanc_peers",
+    "SslEnabled": "orthanc_https_certificate",
+    "SslCertificate": "orthanc_https_certificate",
+    "DicomTlsEnabled": "orthanc_dicom_tls_certificate",
+    "DicomTlsCertificate": "orthanc_dicom_tls_certificate",
+    "DicomTlsPrivateKey": "orthanc_dicom_tls_private_key",
+    "DicomTlsTrustedCertificates": "orthanc_dicom_tls_trusted_certificates",
+    "DicomCheckCalledAet": "orthanc_dicom_check_called_aet",
+    "DicomCheckModalityHost": "orthanc_dicom_check_modality_host",
+    "DicomAlwaysAllowEcho": "orthanc_dicom_always_allow_echo",
+    "DicomAlwaysAllowStore": "orthanc_dicom_always_allow_store",
+    "DicomAlwaysAllowFind": "orthanc_dicom_always_allow_find",
+    "DicomAlwaysAllowMove": "orthanc_dicom_always_allow_move",
+    "DicomAlwaysAllowGet": "orthanc_dicom_always_allow_get",
+    "StorageDirectory": "orthanc_storage_dir",
+    "IndexDirectory": "orthanc_index_dir",
+    "LuaScripts": "orthanc_lua_scripts",
+    "Plugins": "orthanc_extra_plugins",
+    "PostgreSQL": "orthanc_database",
+}
+MANAGED_DICOMWEB_KEYS = {
+    "Enable": "orthanc_dicomweb_enabled",
+    "Root": "orthanc_dicomweb_root",
+    "Servers": "orthanc_dicomweb_servers",
+}
+
+WELL_KNOWN_PASSWORDS = {"", "admin", "orthanc", "password", "changeme", "change-me",
+                        "secret", "123456", "12345678", "demo", "test", "alice", "pacs"}
+
+_HOSTNAME_RE = re.compile(
+    r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$")
+_SYMBOLIC_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def _require_list(value, name):
+    if value is None:
+        return []
+    if not isinstance(value, (list, tuple)):
+        raise AnsibleFilterError(f"{name} expects a list, got {type(value).__name__}: {value!r}")
+    for item in value:
+        if not isinstance(item, dict):
+            raise AnsibleFilterError(f"{name} expects a list of dicts, got an item of type "
+                                     f"{type(item).__name__}: {item!r}")
+    return value
+
+
+def dicom_ae_title_error(value):
+    """Return why ``value`` is not a valid DICOM AE title, or '' when it is.
+
+    An AE title is 1-16 characters of the DICOM default character repertoire
+    (printable ASCII), without backslash, not only spaces. Leading and trailing
+    spaces are refused too: DICOM ignores them, so they hide mismatches.
+    """
+    if not isinstance(value, str):
+        return f"must be a string, got {type(value).__name__} {value!r}"
+    if not value.strip():
+        return f"{value!r} is empty or only spaces; an AE title needs 1-16 characters"
+    if len(value) > 16:
+        return f"{value!r} is {len(value)} characters; an AE title has at most 16"
+    bad = sorted({c for c in value if not (" " <= c <= "~") or c == "\\"})
+    if bad:
+        return (f"{value!r} contains {', '.join(repr(c) for c in bad)}; an AE title uses printable "
+                "ASCII (the DICOM default character repertoire) without backslash")
+    if value != value.strip():
+        return f"{value!r} has leading or trailing spaces, which DICOM ignores; remove them"
+    return ""
+
+
+def host_error(value):
+    """Return why ``value`` is not a usable host (IP address or DNS name), or ''."""
+    if not isinstance(value, str) or not value:
+        return f"must be a non-empty IP address or host name, got {value!r}"
+    if "://" in value or "/" in value:
+        return f"{value!r} is a URL or path; give a bare IP address or host name"
+    try:
+        ipaddress.ip_address(value)
+        return ""
+    except ValueError:
+        pass
+    if not _HOSTNAME_RE.match(value):
+        return f"{value!r} is neither an IP address nor a valid host name"
+    return ""
+
+
+def port_error(value):
+    """Return why ``value`` is not a TCP port number 1-65535, or ''."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        try:
+            value = int(str(value))
+        except ValueError:
+            return f"{value!r} is not a port number"
+    if not 1 <= value <= 65535:
+        return f"{value} is outside 1-65535"
+    return ""
+
+
+def url_error(value):
+    """Return why ``value`` is not an http(s) URL with a host, or ''."""
+    if not isinstance(value, str) or not value:
+        return f"must be a non-empty http(s) URL, got {value!r}"
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError as exc:
+        return f"{value!r} is not a valid URL ({exc})"
+    if parts.scheme not in ("http", "https"):
+        return f"{value!r} must start with http:// or https://"
+    if not parts.hostname:
+        return f"{value!r} has no host"
+    if port is not None and not 1 <= port <= 65535:
+        return f"{value!r} has a port outside 1-65535"
+    return ""
+
+
+def orthanc_modalities(modalities):
+    """Turn a list of modality dicts into Orthanc's DicomModalities object form."""
+    result = {}
+    for item in _require_list(modalities, "orthanc_modalities"):
+        entry = {
+            "AET": item["aet"],
+            "Host": item["host"],
+            "Port": int(item["port"]),
+            "Manufacturer": item.get("manufacturer", "Generic"),
+        }
+        for key, (orthanc_key, default) in _MODALITY_FLAGS.items():
+            entry[orthanc_key] = bool(item.get(key, default))
+        if item.get("local_aet"):
+            entry["LocalAet"] = item["local_aet"]
+        if item.get("timeout") is not None:
+            entry["Timeout"] = int(item["timeout"])
+        result[item["name"]] = entry
+    return result
+
+
+def _http_remote(item, extra_keys):
+    entry = {"Url": item["url"]}
+    if item.get("username"):
+        entry["Username"] = item["username"]
+        entry["Password"] = item.get("password", "")
+    if item.get("http_headers"):
+        entry["HttpHeaders"] = dict(item["http_headers"])
+    for key, orthanc_key in (("certificate_file", "CertificateFile"),
+                             ("certificate_key_file", "CertificateKeyFile"),
+                             ("certificate_key_password", "CertificateKeyPassword")):
+        if item.get(key):
+            entry[orthanc_key] = item[key]
+    if item.get("timeout") is not None:
+        entry["Timeout"] = int(item["timeout"])
+    for key, orthanc_key in extra_keys:
+        if item.get(key) is not None:
+            entry[orthanc_key] = bool(item[key])
+    return entry
+
+
+def orthanc_peers(peers):
+    """Turn a list of peer dicts into Orthanc's OrthancPeers object form."""
+    return {item["name"]: _http_remote(item, ())
+            for item in _require_list(peers, "orthanc_peers")}
+
+
+def orthanc_dicomweb_servers(servers):
+    """Turn a list of DICOMweb server dicts into the DicomWeb.Servers object form."""
+    return {item["name"]: _http_remote(item, (("has_delete", "HasDelete"),
+                                              ("chunked_transfers", "ChunkedTransfers")))
+            for item in _require_list(servers, "orthanc_dicomweb_servers")}
+
+
+def orthanc_registered_users(users):
+    """Turn a list of ``{name, password}`` into Orthanc's RegisteredUsers."""
+    return {item["name"]: item["password"]
+            for item in _require_list(users, "orthanc_users")}
+
+
+def _label(item, index):
+    name = item.get("name") if isinstance(item, dict) else None
+    return str(name) if name not in (None, "") else f"#{index}"
+
+
+def _check_list(settings, variable, errors):
+    value = settings.get(variable)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        errors.append(f"{variable}: must be a list, got {type(value).__name__}")
+        return []
+    good = []
+    for index, item in enumerate(value):
+        if not isinstance(item, dict):
+            errors.append(f"{variable}[#{index}]: must be a dict, got {type(item).__name__} {item!r}")
+        else:
+            good.append((index, item))
+    return good
+
+
+def _modality_errors(settings, errors):
+    seen_names, seen_aets, seen_triples = {}, {}, {}
+    own_aet = settings.get("orthanc_dicom_aet")
+    for variable in ("orthanc_modalities", "orthanc_dependent_modalities"):
+        for index, item in _check_list(settings, variable, errors):
+            where = f"{variable}[{_label(item, index)}]"
+            unknown = sorted(set(item) - _MODALITY_KEYS)
+            if unknown:
+                errors.append(f"{where}: unknown key(s) {', '.join(unknown)}; known keys are "
+                              f"{', '.join(sorted(_MODALITY_KEYS))}")
+            name = item.get("name")
+            if not isinstance(name, str) or not _SYMBOLIC_NAME_RE.match(name):
+                errors.append(f"{where}.name: {name!r} must be 1-64 letters, digits, '_', '-' or '.'")
+            elif name.lower() in seen_names:
+                errors.append(f"{where}.name: {name!r} is already used by "
+                              f"{seen_names[name.lower()]}; modality names must be unique "
+                              "(compared without case)")
+            else:
+                seen_names[name.lower()] = where
+            aet = item.get("aet")
+            problem = dicom_ae_title_error(aet) if "aet" in item else "is missing"
+            if problem:
+                errors.append(f"{where}.aet: {problem}")
+            else:
+                if aet == own_aet:
+                    errors.append(f"{where}.aet: {aet!r} is Orthanc's own AE title "
+                                  "(orthanc_dicom_aet); a modality needs an AE of its own")
+                if aet in seen_aets:
+                    errors.append(f"{where}.aet: {aet!r} is also the AE title of {seen_aets[aet]}; "
+                                  "Orthanc finds modalities by AE title for access checks and "
+                                  "C-MOVE, so each needs its own")
+                else:
+                    seen_aets[aet] = where
+            problem = host_error(item.get("host")) if "host" in item else "is missing"
+            if problem:
+                errors.append(f"{where}.host: {problem}")
+            problem = port_error(item.get("port")) if "port" in item else "is missing"
+            if problem:
+                errors.append(f"{where}.port: {problem}")
+            for flag in list(_MODALITY_FLAGS) + ["expected_offline"]:
+                if flag in item and not isinstance(item[flag], bool):
+                    errors.append(f"{where}.{flag}: must be true or false, got {item[flag]!r}")
+            if item.get("local_aet") is not None and dicom_ae_title_error(item["local_aet"]):
+                errors.append(f"{where}.local_aet: {dicom_ae_title_error(item['local_aet'])}")
+            triple = (aet, item.get("host"), item.get("port"))
+            if None not in triple:
+                if triple in seen_triples:
+                    errors.append(f"{where}: AE/host/port {aet}@{triple[1]}:{triple[2]} duplicates "
+                                  f"{seen_triples[triple]}")
+                else:
+                    seen_triples[triple] = where
+
+
+def _http_remote_errors(settings, variable, errors):
+    seen = {}
+    for index, item in _check_list(settings, variable, errors):
+        where = f"{variable}[{_label(item, index)}]"
+        unknown = sorted(set(item) - _HTTP_REMOTE_KEYS)
+        if unknown:
+            errors.append(f"{where}: unknown key(s) {', '.join(unknown)}")
+        name = item.get("name")
+        if not isinstance(name, str) or not _SYMBOLIC_NAME_RE.match(name):
+            errors.append(f"{where}.name: {name!r} must be 1-64 letters, digits, '_', '-' or '.'")
+        elif name.lower() in seen:
+            errors.append(f"{where}.name: {name!r} is already used by {seen[name.lower()]}; "
+                          "names must be unique (compared without case)")
+        else:
+            seen[name.lower()] = where
+        problem = url_error(item.get("url")) if "url" in item else "is missing"
+        if problem:
+            errors.append(f"{where}.url: {problem}")
+        if item.get("username") and not item.get("password"):
+            errors.append(f"{where}.password: is empty but a username is set; "
+                          "put the password in Ansible Vault")
+
+
+def _user_errors(settings, errors):
+    users = _check_list(settings, "orthanc_users", errors)
+    if settings.get("orthanc_authentication_enabled", True) and not users:
+        errors.append("orthanc_users: is empty but orthanc_authentication_enabled is true; "
+                      "define at least one user with a password from Ansible Vault")
+    seen = set()
+    for index, item in users:
+        where = f"orthanc_users[{_label(item, index)}]"
+        name, password = item.get("name"), item.get("password")
+        if not isinstance(name, str) or not name or ":" in name:
+            errors.append(f"{where}.name: {name!r} must be a non-empty string without ':'")
+        elif name in seen:
+            errors.append(f"{where}.name: {name!r} is defined twice")
+        else:
+            seen.add(name)
+        if not isinstance(password, str):
+            errors.append(f"{where}.password: is missing; put it in Ansible Vault")
+        elif password.strip().lower() in WELL_KNOWN_PASSWORDS or password == name:
+            errors.append(f"{where}.password: is a well-known or empty password (or equals the "
+                          "user name); a PACS on a hospital network needs a real secret from "
+                          "Ansible Vault")
+        elif len(password) < 8:
+            errors.append(f"{where}.password: is {len(password)} characters; use at least 8")
+
+
+def _extra_config_errors(settings, errors):
+    extra = settings.get("orthanc_extra_config") or {}
+    if not isinstance(extra, dict):
+        errors.append(f"orthanc_extra_config: must be a dict, got {type(extra).__name__}")
+        return
+    managed_lower = {key.lower(): (key, var) for key, var in MANAGED_KEYS.items()}
+    for key in extra:
+        hit = managed_lower.get(str(key).lower())
+        if hit and hit[0] == key:
+            errors.append(f"orthanc_extra_config[{key}]: {key} is managed by {hit[1]}; "
+                          f"set {hit[1]} instead so one Orthanc key has one source")
+        elif hit:
+            errors.append(f"orthanc_extra_config[{key}]: differs only in case from {hit[0]} "
+                          f"(managed by {hit[1]}); Orthanc would ignore it or read it twice")
+    dicomweb = extra.get("DicomWeb")
+    if isinstance(dicomweb, dict):
+        for key in dicomweb:
+            var = MANAGED_DICOMWEB_KEYS.get(key)
+            if var:
+                errors.append(f"orthanc_extra_config[DicomWeb.{key}]: managed by {var}; set {var} instead")
+
+
+def orthanc_config_errors(settings):
+    """Validate the orthanc role's settings (a dict of its variables).
+
+    Returns a list of error strings, empty when everything is valid. Checks are
+    cross-field: they complement the type checks of meta/argument_specs.yml.
+    """
+    if not isinstance(settings, dict):
+        raise AnsibleFilterError(f"orthanc_config_errors expects a dict, got {type(settings).__name__}")
+    errors = []
+    aet = settings.get("orthanc_dicom_aet")
+    problem = dicom_ae_title_error(aet)
+    if problem:
+        errors.append(f"orthanc_dicom_aet: {problem}")
+    ports = {}
+    for variable in ("orthanc_dicom_port", "orthanc_http_port"):
+        if variable in settings:
+            problem = port_error(settings[variable])
+            if problem:
+                errors.append(f"{variable}: {problem}")
+            else:
+                ports.setdefault(int(settings[variable]), []).append(variable)
+    for port, variables in ports.items():
+        if len(variables) > 1:
+            errors.append(f"{variables[1]}: port {port} is also {variables[0]}; "
+                          "DICOM and HTTP need their own ports")
+    method = settings.get("orthanc_install_method", "package")
+    if method not in ("package", "container"):
+        errors.append(f"orthanc_install_method: {method!r} is not one of package, container")
+    database = settings.get("orthanc_database", "sqlite")
+    if database not in ("sqlite", "postgresql"):
+        errors.append(f"orthanc_database: {database!r} is not one of sqlite, postgresql")
+    elif database == "postgresql":
+        if host_error(settings.get("orthanc_postgresql_host")):
+            errors.append(f"orthanc_postgresql_host: {host_error(settings.get('orthanc_postgresql_host'))}")
+        if not settings.get("orthanc_postgresql_password"):
+            errors.append("orthanc_postgresql_password: is empty; put it in Ansible Vault")
+    _user_errors(settings, errors)
+    _modality_errors(settings, errors)
+    _http_remote_errors(settings, "orthanc_peers", errors)
+    _http_remote_errors(settings, "orthanc_dicomweb_servers", errors)
+    if settings.get("orthanc_webhook_url"):
+        problem = url_error(settings["orthanc_webhook_url"])
+        if problem:
+            errors.append(f"orthanc_webhook_url: {problem}")
+    tls = [settings.get(k) for k in ("orthanc_dicom_tls_certificate", "orthanc_dicom_tls_private_key",
+                                     "orthanc_dicom_tls_trusted_certificates")]
+    if any(tls) and not all(tls):
+        errors.append("orthanc_dicom_tls_certificate: DICOM TLS needs the certificate, the private "
+                      "key and the trusted certificates together; some are empty")
+    https = settings.get("orthanc_https_certificate")
+    if https and ("PRIVATE KEY" not in https or "CERTIFICATE" not in https):
+        errors.append("orthanc_https_certificate: must be one PEM holding the certificate and its "
+                      "private key (Orthanc's SslCertificate)")
+    for index, item in _check_list(settings, "orthanc_lua_scripts", errors):
+        name = item.get("name")
+        if not isinstance(name, str) or not re.match(r"^[A-Za-z0-9_.-]+\.lua$", name):
+            errors.append(f"orthanc_lua_scripts[{_label(item, index)}].name: {name!r} must be a "
+                          "file name ending in .lua")
+        if not item.get("content"):
+            errors.append(f"orthanc_lua_scripts[{_label(item, index)}].content: is empty")
+    _extra_config_errors(settings, errors)
+    return errors
+
+
+_SECRET_KEYS = {"Password", "CertificateKeyPassword"}
+REDACTED = "********"
+
+
+def orthanc_redact(config):
+    """Return a copy of an Orthanc configuration with every secret masked.
+
+    Masks the values of RegisteredUsers and of every ``Password`` and
+    ``CertificateKeyPassword`` key at any depth, so the result can be shown in
+    ``--diff`` output and kept readable on disk.
+    """
+    if not isinstance(config, dict):
+        raise AnsibleFilterError(f"orthanc_redact expects a dict, got {type(config).__name__}")
+
+    def walk(value, key=None):
+        if isinstance(value, dict):
+            if key == "RegisteredUsers":
+                return {user: REDACTED for user in value}
+            return {k: (REDACTED if k in _SECRET_KEYS and v else walk(v, k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        return value
+
+    return walk(config)
+
+
+class FilterModule:
+    """Filters for Orthanc's configuration structures."""
+
+    def filters(self):
+        return {
+            "orthanc_modalities": orthanc_modalities,
+            "orthanc_peers": orthanc_peers,
+            "orthanc_dicomweb_servers": orthanc_dicomweb_servers,
+            "orthanc_registered_users": orthanc_registered_users,
+            "orthanc_config_errors": orthanc_config_errors,
+            "dicom_ae_title_error": dicom_ae_title_error,
+            "orthanc_redact": orthanc_redact,
+        }

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Prepare this machine for the demo and the tests, idempotently:
+#   - Debian packages: docker.io, debootstrap, dcmtk, chromium (report rendering test)
+#   - a running Docker engine (started by hand when there is no systemd)
+#   - the Python virtualenv .venv with requirements.txt
+#   - the local systemd base image (no registry is needed) and the local
+#     Orthanc container image used by the `container` install method
+# Every step is skipped when its result is already there.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+BASE_IMAGE="${PP_BASE_IMAGE:-local/debian12-systemd:latest}"
+ORTHANC_IMAGE="${PP_ORTHANC_IMAGE:-local/orthanc:1.10.1}"
+DEBIAN_MIRROR="${PP_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+APT_PACKAGES=(docker.io debootstrap dcmtk make chromium)
+
+log() { printf '\n==> %s\n' "$*"; }
+sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+install_debian_packages() {
+    local missing=()
+    for pkg in "${APT_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' \
+            || missing+=("$pkg")
+    done
+    if [ "${#missing[@]}" -eq 0 ]; then
+        log "Debian packages present: ${APT_PACKAGES[*]}"
+        return
+    fi
+    log "Installing Debian packages: ${missing[*]}"
+    sudo_if_needed apt-get update -qq
+    sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+        --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+start_docker() {
+    if docker info >/dev/null 2>&1; then
+        log "Docker engine is running"
+        return
+    fi
+    if pgrep -x dockerd >/dev/null 2>&1; then
+        log "dockerd is starting; waiting for it"
+    elif command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+        log "Starting Docker through systemd"
+        sudo_if_needed systemctl start docker
+    else
+        log "Starting dockerd in the background (no systemd on this host)"
+        sudo_if_needed sh -c 'nohup dockerd > /var/log/dockerd.log 2>&1 &'
+    fi
+    for _ in $(seq 1 60); do
+        docker info >/dev/null 2>&1 && return
+        sleep 1
+    done
+    echo "Docker engine did not come up; see /var/log/dockerd.log" >&2
+    exit 1
+}
+
+make_venv() {
+    local stamp=.venv/.requirements.sha256
+    local want
+    want="$(sha256sum requirements.txt | cut -d' ' -f1)"
+    if [ -x .venv/bin/ansible-playbook ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+        log "Python virtualenv .venv is up to date"
+        return
+    fi
+    log "Installing the Python virtualenv .venv (ansible, molecule, pydicom, ...)"
+    [ -x .venv/bin/python ] || python3 -m venv .venv
+    .venv/bin/pip install -q --upgrade pip
+    .venv/bin/pip install -q -r requirements.txt
+    echo "$want" > "$stamp"
+}
+
+build_base_image() {
+    if docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
+        log "Base image $BASE_IMAGE exists"
+        return
+    fi
+    log "Building $BASE_IMAGE with debootstrap (about a minute, once)"
+    local rootfs
+    rootfs="$(mktemp -d /var/tmp/pp-rootfs.XXXXXX)"
+    debootstrap --variant=minbase \
+        --include=python3,systemd,systemd-sysv,dbus,ca-certificates,iproute2,sudo \
+        bookworm "$rootfs" "$DEBIAN_MIRROR" >/var/tmp/pp-debootstrap.log 2>&1
+    # Containers do not need the getty or the udev machinery; masking them makes
+    # systemd reach `running` quickly and quietly.
+    for unit in getty@tty1.service console-getty.service systemd-udevd.service \
+                systemd-udev-trigger.service systemd-remount-fs.service; do
+        ln -sf /dev/null "$rootfs/etc/systemd/system/$unit"
+    done
+    tar -C "$rootfs" -c . | docker import -c 'CMD ["/lib/systemd/systemd"]' - "$BASE_IMAGE" >/dev/null
+    rm -rf "$rootfs"
+}
+
+build_orthanc_image() {
+    if docker image inspect "$ORTHANC_IMAGE" >/dev/null 2>&1; then
+        log "Orthanc image $ORTHANC_IMAGE exists"
+        return
+    fi
+    log "Building $ORTHANC_IMAGE from Debian's orthanc packages (once)"
+    docker build -q -t "$ORTHANC_IMAGE" --build-arg "BASE=$BASE_IMAGE" images/orthanc >/dev/null
+}
+
+install_debian_packages
+start_docker
+make_venv
+build_base_image
+build_orthanc_image
+log "Machine ready"
