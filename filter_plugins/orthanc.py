@@ -94,11 +94,35 @@ MANAGED_KEYS = {
     "LuaScripts": "orthanc_lua_scripts",
     "Plugins": "orthanc_extra_plugins",
     "PostgreSQL": "orthanc_database",
+    "StorageCompression": "orthanc_storage_compression",
+    "MaximumStorageSize": "orthanc_maximum_storage_size",
+    "MaximumPatientCount": "orthanc_maximum_patient_count",
+    "StableAge": "orthanc_stable_age",
+    "ConcurrentJobs": "orthanc_concurrent_jobs",
+    "OverwriteInstances": "orthanc_overwrite_instances",
+    "LimitFindResults": "orthanc_limit_find_results",
+    "LimitFindInstances": "orthanc_limit_find_instances",
+    "HttpServerEnabled": "orthanc_http_port",
+    "OrthancExplorerEnabled": "orthanc_explorer_enabled",
+    "HttpsCACertificates": "orthanc_https_ca_certificates",
+    "HttpsVerifyPeers": "orthanc_https_verify_peers",
+    "WebDavEnabled": "orthanc_webdav_enabled",
+    "ExecuteLuaEnabled": "orthanc_execute_lua_enabled",
+    "RestApiWriteToFileSystemEnabled": "orthanc_rest_api_write_to_file_system_enabled",
+    "DicomServerEnabled": "orthanc_dicom_port",
+    "DicomScpTimeout": "orthanc_dicom_scp_timeout",
+    "DicomScuTimeout": "orthanc_dicom_scu_timeout",
+    "DicomTlsRemoteCertificateRequired": "orthanc_dicom_tls_remote_certificate_required",
+    "DicomModalitiesInDatabase": "orthanc_modalities",
+    "OrthancPeersInDatabase": "orthanc_peers",
 }
 MANAGED_DICOMWEB_KEYS = {
     "Enable": "orthanc_dicomweb_enabled",
     "Root": "orthanc_dicomweb_root",
     "Servers": "orthanc_dicomweb_servers",
+    "Ssl": "orthanc_https_certificate",
+    "StudiesMetadata": "orthanc_dicomweb_studies_metadata",
+    "SeriesMetadata": "orthanc_dicomweb_series_metadata",
 }
 
 WELL_KNOWN_PASSWORDS = {"", "admin", "orthanc", "password", "changeme", "change-me",
@@ -445,6 +469,11 @@ def orthanc_config_errors(settings):
     if https and ("PRIVATE KEY" not in https or "CERTIFICATE" not in https):
         errors.append("orthanc_https_certificate: must be one PEM holding the certificate and its "
                       "private key (Orthanc's SslCertificate)")
+    elif https and not settings.get("orthanc_https_native_supported", True):
+        errors.append("orthanc_https_certificate: Orthanc 1.10.1 from Debian 12 packages cannot serve "
+                      "HTTPS (its CivetWeb loads OpenSSL at run time and drops every TLS connection); "
+                      "use orthanc_install_method: container, or terminate TLS in a reverse proxy "
+                      "in front of the HTTP port and leave this empty")
     for index, item in _check_list(settings, "orthanc_lua_scripts", errors):
         name = item.get("name")
         if not isinstance(name, str) or not re.match(r"^[A-Za-z0-9_.-]+\.lua$", name):

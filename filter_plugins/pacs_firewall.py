@@ -1,0 +1,354 @@
+# -*- coding: utf-8 -*-
+"""Filters for the pacs_firewall role.
+
+pacs_firewall_errors, pacs_firewall_hostnames and pacs_firewall_sources are pure:
+they only look at the data they are given. pacs_firewall_resolve is the one impure
+filter: it asks the controller's resolver (getaddrinfo) for addresses.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import socket
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+from ansible.errors import AnsibleFilterError
+
+DOCUMENTATION = r"""
+name: pacs_firewall_sources
+short_description: Source sets and validation for the pacs_firewall role
+description:
+  - "This file holds four filters; the first three are pure, the last one resolves names."
+  - "C(pacs_firewall_errors(cfg)) - validates the inputs and returns a list of error strings
+    of the form C(<variable>[<item>]: <problem>), every problem at once, empty when all is
+    well: ports (1-65535, DICOM/HTTP/SSH distinct), CIDR lists (IPv4/IPv6, no host bits),
+    0.0.0.0/0 or ::/0 on the DICOM port only with
+    C(pacs_firewall_allow_any_dicom_source_i_know_this_is_unsafe), usable hosts."
+  - "C(pacs_firewall_hostnames(cfg)) - the host names (not IP literals) of modalities, XNAT
+    receivers and peers, each with the variable and item it came from."
+  - "C(pacs_firewall_resolve(hostnames)) - IMPURE: resolves those names with the
+    controller's getaddrinfo(); returns C(addresses) (name -> addresses) and C(errors)
+    (one string per name that did not resolve, naming the variable and item)."
+  - "C(pacs_firewall_sources(cfg, resolved={}, management=[])) - builds the allowed
+    sources per port and family. DICOM: modalities, dependent modalities, XNAT receivers,
+    peer hosts, pacs_firewall_dicom_cidrs. HTTP: pacs_firewall_http_cidrs, peer hosts,
+    pacs_firewall_admin_cidrs. SSH: pacs_firewall_admin_cidrs and C(management).
+    Duplicates merged, networks normalised, overlaps collapsed; single hosts without /32 or /128."
+positional: _input
+options:
+  _input:
+    description:
+      - "For C(pacs_firewall_errors), C(pacs_firewall_hostnames) and C(pacs_firewall_sources):
+        a dict with the keys orthanc_dicom_port, orthanc_http_port, pacs_firewall_ssh_port,
+        pacs_firewall_backend, pacs_firewall_admin_cidrs, pacs_firewall_http_cidrs,
+        pacs_firewall_dicom_cidrs, pacs_firewall_allow_any_dicom_source_i_know_this_is_unsafe,
+        orthanc_modalities, orthanc_dependent_modalities, xnat_dqr_servers, orthanc_peers."
+      - "For C(pacs_firewall_resolve): the list returned by C(pacs_firewall_hostnames)."
+    type: raw
+    required: true
+  resolved:
+    description: "C(pacs_firewall_sources) only: host name -> list of addresses (C(addresses) of C(pacs_firewall_resolve))."
+    type: dict
+    default: {}
+  management:
+    description: "C(pacs_firewall_sources) only: addresses the controller connects from; added to the SSH sets."
+    type: list
+    elements: str
+    default: []
+"""
+
+EXAMPLES = r"""
+- name: Validate
+  ansible.builtin.assert:
+    that: __errors | length == 0
+    fail_msg: "{{ __errors }}"
+  vars:
+    __errors: "{{ cfg | pacs_firewall_errors }}"
+
+- name: Resolve names on the controller, then build the sets
+  ansible.builtin.set_fact:
+    sets: "{{ cfg | pacs_firewall_sources(resolved=(cfg | pacs_firewall_hostnames | pacs_firewall_resolve).addresses) }}"
+"""
+
+RETURN = r"""
+_value:
+  description:
+    - "C(pacs_firewall_errors): list of error strings, empty when the input is valid."
+    - "C(pacs_firewall_hostnames): list of C({variable: 'orthanc_modalities[CT1].host', name: ct1.example.org})."
+    - "C(pacs_firewall_resolve): C({addresses: {name: [addr, ...]}, errors: [str, ...]})."
+    - "C(pacs_firewall_sources): C({dicom: {ipv4: [...], ipv6: [...]}, http: {...}, ssh: {...}}), sorted networks."
+  type: raw
+"""
+
+_HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?$")
+_CIDR_LISTS = ("pacs_firewall_admin_cidrs", "pacs_firewall_http_cidrs", "pacs_firewall_dicom_cidrs")
+_PORTS = ("orthanc_dicom_port", "orthanc_http_port", "pacs_firewall_ssh_port")
+_BACKENDS = ("auto", "nftables", "firewalld")
+_ANY_FLAG = "pacs_firewall_allow_any_dicom_source_i_know_this_is_unsafe"
+
+
+def _require_mapping(data, filter_name):
+    if not isinstance(data, Mapping):
+        raise AnsibleFilterError(
+            "%s expects a dict of variables, got %r (%s)" % (filter_name, data, type(data).__name__)
+        )
+
+
+def _list(data, key):
+    value = data.get(key)
+    return [] if value is None else value
+
+
+def _is_ip(text):
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _item_name(item, index):
+    if isinstance(item, Mapping) and item.get("name"):
+        return str(item["name"])
+    return str(index)
+
+
+def _peer_host(url):
+    """Host part of a peer URL, or None when the URL has none."""
+    if not isinstance(url, str):
+        return None
+    try:
+        return urlsplit(url).hostname
+    except ValueError:
+        return None
+
+
+def _host_entries(data):
+    """Yield (service list, variable label, host) for every host in the inventory.
+
+    The host is None when the item has no usable host; the label names the variable
+    and item, e.g. ``orthanc_modalities[CT1].host``.
+    """
+    for key in ("orthanc_modalities", "orthanc_dependent_modalities"):
+        items = _list(data, key)
+        if not isinstance(items, list):
+            continue
+        for index, item in enumerate(items):
+            label = "%s[%s].host" % (key, _item_name(item, index))
+            host = item.get("host") if isinstance(item, Mapping) else None
+            yield ("dicom",), label, host
+    servers = _list(data, "xnat_dqr_servers")
+    if isinstance(servers, list):
+        for index, item in enumerate(servers):
+            label = "xnat_dqr_servers[%s].receiver.host" % _item_name(item, index)
+            receiver = item.get("receiver") if isinstance(item, Mapping) else None
+            host = receiver.get("host") if isinstance(receiver, Mapping) else None
+            yield ("dicom",), label, host
+    peers = _list(data, "orthanc_peers")
+    if isinstance(peers, list):
+        for index, item in enumerate(peers):
+            label = "orthanc_peers[%s].url" % _item_name(item, index)
+            url = item.get("url") if isinstance(item, Mapping) else None
+            yield ("dicom", "http"), label, _peer_host(url)
+
+
+def _port_errors(data):
+    errors = []
+    seen = {}
+    for key in _PORTS:
+        if key not in data or data[key] is None:
+            errors.append("%s: is not set" % key)
+            continue
+        value = data[key]
+        port = None
+        if isinstance(value, bool):
+            port = None
+        elif isinstance(value, int):
+            port = value
+        elif isinstance(value, str) and value.strip().isdigit():
+            port = int(value.strip())
+        if port is None or not 1 <= port <= 65535:
+            errors.append("%s: %r (%s) is not a TCP port (1-65535)" % (key, value, type(value).__name__))
+            continue
+        if port in seen:
+            errors.append("%s: port %d is also %s" % (key, port, seen[port]))
+        seen[port] = key
+    return errors
+
+
+def _cidr_errors(data):
+    errors = []
+    allow_any = data.get(_ANY_FLAG, False)
+    if not isinstance(allow_any, bool):
+        errors.append("%s: %r (%s) is not a boolean" % (_ANY_FLAG, allow_any, type(allow_any).__name__))
+        allow_any = False
+    for key in _CIDR_LISTS:
+        items = _list(data, key)
+        if not isinstance(items, list):
+            errors.append("%s: %r (%s) is not a list" % (key, items, type(items).__name__))
+            continue
+        for index, item in enumerate(items):
+            label = "%s[%s]" % (key, index)
+            if not isinstance(item, str):
+                errors.append("%s: %r (%s) is not a CIDR string" % (label, item, type(item).__name__))
+                continue
+            try:
+                net = ipaddress.ip_network(item.strip(), strict=False)
+            except ValueError:
+                errors.append("%s: %r is not an IPv4 or IPv6 address or network" % (label, item))
+                continue
+            try:
+                ipaddress.ip_network(item.strip(), strict=True)
+            except ValueError:
+                errors.append("%s: %r has host bits set (did you mean %s?)" % (label, item, net))
+                continue
+            if net.prefixlen == 0 and key == "pacs_firewall_dicom_cidrs" and not allow_any:
+                errors.append(
+                    "%s: %s opens the DICOM port to any source; set %s: true to allow it" % (label, net, _ANY_FLAG)
+                )
+    return errors
+
+
+def _host_errors(data):
+    errors = []
+    for key in ("orthanc_modalities", "orthanc_dependent_modalities", "xnat_dqr_servers", "orthanc_peers"):
+        items = _list(data, key)
+        if not isinstance(items, list):
+            errors.append("%s: %r (%s) is not a list" % (key, items, type(items).__name__))
+    for _services, label, host in _host_entries(data):
+        if label.startswith("orthanc_peers") and host is None:
+            errors.append("%s: has no URL with a host part" % label)
+        elif not isinstance(host, str) or not host.strip():
+            errors.append("%s: %r (%s) is not a host name or IP address" % (label, host, type(host).__name__))
+        elif not _is_ip(host.strip()) and not _HOSTNAME_RE.match(host.strip()):
+            errors.append("%s: %r is neither an IP address nor a valid host name" % (label, host))
+    return errors
+
+
+def pacs_firewall_errors(data):
+    """Return every validation error of the firewall inputs as a list of strings."""
+    _require_mapping(data, "pacs_firewall_errors")
+    errors = []
+    backend = data.get("pacs_firewall_backend", "auto")
+    if backend not in _BACKENDS:
+        errors.append("pacs_firewall_backend: %r is not one of %s" % (backend, ", ".join(_BACKENDS)))
+    errors.extend(_port_errors(data))
+    errors.extend(_cidr_errors(data))
+    errors.extend(_host_errors(data))
+    return errors
+
+
+def pacs_firewall_hostnames(data):
+    """Return the hostnames (not IP literals) that need resolving, with their origin."""
+    _require_mapping(data, "pacs_firewall_hostnames")
+    result = []
+    for _services, label, host in _host_entries(data):
+        if isinstance(host, str) and host.strip() and not _is_ip(host.strip()):
+            result.append({"variable": label, "name": host.strip().rstrip(".").lower()})
+    return result
+
+
+def pacs_firewall_resolve(entries):
+    """IMPURE: resolve hostnames with the controller's resolver (getaddrinfo)."""
+    if not isinstance(entries, list):
+        raise AnsibleFilterError(
+            "pacs_firewall_resolve expects the list from pacs_firewall_hostnames, got %r (%s)"
+            % (entries, type(entries).__name__)
+        )
+    addresses = {}
+    errors = []
+    for entry in entries:
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("name"), str):
+            raise AnsibleFilterError(
+                "pacs_firewall_resolve: entry %r (%s) has no 'name'" % (entry, type(entry).__name__)
+            )
+        name = entry["name"]
+        if name not in addresses:
+            try:
+                infos = socket.getaddrinfo(name, None, proto=socket.IPPROTO_TCP)
+            except (socket.gaierror, UnicodeError) as exc:
+                infos = []
+                reason = str(exc)
+            else:
+                reason = "no address"
+            found = sorted({info[4][0].split("%")[0] for info in infos if info[0] in (socket.AF_INET, socket.AF_INET6)})
+            if not found:
+                errors.append("%s: host name %r does not resolve on the controller (%s)" % (
+                    entry.get("variable", "?"), name, reason))
+                continue
+            addresses[name] = found
+    return {"addresses": addresses, "errors": errors}
+
+
+def _add(bucket, text, origin):
+    try:
+        net = ipaddress.ip_network(str(text).strip(), strict=False)
+    except ValueError as exc:
+        raise AnsibleFilterError("pacs_firewall_sources: %s: %r (%s) is not an address or network" % (
+            origin, text, type(text).__name__)) from exc
+    bucket["ipv%d" % net.version].append(net)
+
+
+def _finish(bucket):
+    result = {}
+    for family in ("ipv4", "ipv6"):
+        nets = list(ipaddress.collapse_addresses(bucket[family]))
+        result[family] = [
+            str(net.network_address) if net.prefixlen == net.max_prefixlen else str(net)
+            for net in sorted(nets)
+        ]
+    return result
+
+
+def pacs_firewall_sources(data, resolved=None, management=None):
+    """Build {dicom, http, ssh} x {ipv4, ipv6} source lists from the inventory."""
+    _require_mapping(data, "pacs_firewall_sources")
+    resolved = resolved or {}
+    if not isinstance(resolved, Mapping):
+        raise AnsibleFilterError("pacs_firewall_sources: resolved=%r (%s) is not a dict" % (
+            resolved, type(resolved).__name__))
+    management = management or []
+    if not isinstance(management, list):
+        raise AnsibleFilterError("pacs_firewall_sources: management=%r (%s) is not a list" % (
+            management, type(management).__name__))
+    buckets = {svc: {"ipv4": [], "ipv6": []} for svc in ("dicom", "http", "ssh")}
+    for services, label, host in _host_entries(data):
+        if not isinstance(host, str) or not host.strip():
+            raise AnsibleFilterError("pacs_firewall_sources: %s: %r (%s) is not a host" % (
+                label, host, type(host).__name__))
+        host = host.strip()
+        if _is_ip(host):
+            addrs = [host]
+        else:
+            key = host.rstrip(".").lower()
+            if key not in resolved:
+                raise AnsibleFilterError("pacs_firewall_sources: %s: host name %r was not resolved" % (label, host))
+            addrs = resolved[key]
+        for svc in services:
+            for addr in addrs:
+                _add(buckets[svc], addr, label)
+    for key, services in (
+        ("pacs_firewall_dicom_cidrs", ("dicom",)),
+        ("pacs_firewall_http_cidrs", ("http",)),
+        ("pacs_firewall_admin_cidrs", ("http", "ssh")),
+    ):
+        for index, cidr in enumerate(_list(data, key)):
+            for svc in services:
+                _add(buckets[svc], cidr, "%s[%s]" % (key, index))
+    for index, addr in enumerate(management):
+        _add(buckets["ssh"], addr, "management[%s]" % index)
+    return {svc: _finish(bucket) for svc, bucket in buckets.items()}
+
+
+class FilterModule:
+    """Map the filter names to their functions."""
+
+    def filters(self):
+        return {
+            "pacs_firewall_errors": pacs_firewall_errors,
+            "pacs_firewall_hostnames": pacs_firewall_hostnames,
+            "pacs_firewall_resolve": pacs_firewall_resolve,
+            "pacs_firewall_sources": pacs_firewall_sources,
+        }

@@ -1,0 +1,187 @@
+"""What an administrator sees on a converged Orthanc host (default scenario)."""
+
+import ssl
+
+import pytest
+import requests
+from conftest import read_orthanc_json
+from pydicom.dataset import Dataset
+from pynetdicom import AE
+from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind, Verification
+
+ADDRESSES = {"pp-default-pacs": "172.28.20.10", "pp-default-tls": "172.28.20.11"}
+
+
+@pytest.fixture
+def address(host):
+    return ADDRESSES[host.backend.get_hostname()]
+
+
+@pytest.fixture
+def base_url(host, address, hostvars):
+    scheme = "https" if hostvars.get("orthanc_https_certificate") else "http"
+    return f"{scheme}://{address}:{hostvars['orthanc_http_port']}"
+
+
+@pytest.fixture
+def admin(hostvars):
+    user = hostvars["orthanc_users"][0]
+    return (user["name"], user["password"])
+
+
+def test_service_running_and_enabled(host):
+    service = host.service("orthanc")
+    assert service.is_running
+    assert service.is_enabled
+
+
+def test_ports_listening(host, hostvars):
+    assert host.socket(f"tcp://0.0.0.0:{hostvars['orthanc_dicom_port']}").is_listening
+    assert host.socket(f"tcp://0.0.0.0:{hostvars['orthanc_http_port']}").is_listening
+
+
+def test_config_files_owned_and_private(host):
+    for path in ("/etc/orthanc/orthanc.json", "/etc/orthanc/orthanc.json.last-good",
+                 "/etc/orthanc/orthanc.json.redacted"):
+        f = host.file(path)
+        assert f.user == "root", path
+        assert f.group == "orthanc", path
+        assert f.mode == 0o640, path
+    assert host.file("/etc/orthanc/tls").mode == 0o750
+
+
+def test_only_one_json_file_is_read(host):
+    """Orthanc reads every *.json there: the package's files must be out of the way."""
+    out = host.check_output("ls /etc/orthanc")
+    assert [name for name in out.split() if name.endswith(".json")] == ["orthanc.json"]
+    assert "credentials.json.disabled-by-pacs-provisioner" in out
+
+
+def test_rendered_config_matches_inventory(config, hostvars):
+    assert config["Name"] == hostvars["orthanc_name"]
+    assert config["DicomAet"] == hostvars["orthanc_dicom_aet"]
+    assert config["DicomPort"] == hostvars["orthanc_dicom_port"]
+    assert config["HttpPort"] == hostvars["orthanc_http_port"]
+    assert config["RegisteredUsers"] == {u["name"]: u["password"] for u in hostvars["orthanc_users"]}
+    assert config["AuthenticationEnabled"] is True
+    assert config["DicomCheckCalledAet"] is True
+    assert config["DicomAlwaysAllowEcho"] is False and config["DicomAlwaysAllowStore"] is False
+    modalities = config["DicomModalities"]
+    assert set(modalities) == {m["name"] for m in hostvars["orthanc_modalities"]}
+    for item in hostvars["orthanc_modalities"]:
+        entry = modalities[item["name"]]
+        assert (entry["AET"], entry["Host"], entry["Port"]) == (item["aet"], item["host"], item["port"])
+        assert entry["AllowFind"] is item.get("allow_find", False)
+        assert entry["AllowMove"] is item.get("allow_move", False)
+        assert entry["AllowEcho"] is True and entry["AllowStore"] is True
+    peer = hostvars["orthanc_peers"][0]
+    assert config["OrthancPeers"][peer["name"]] == {
+        "Url": peer["url"], "Username": peer["username"], "Password": peer["password"]}
+    server = hostvars["orthanc_dicomweb_servers"][0]
+    assert config["DicomWeb"]["Servers"][server["name"]]["Url"] == server["url"]
+    assert config["DicomWeb"]["Servers"][server["name"]]["Password"] == server["password"]
+    assert config["DicomWeb"]["Enable"] is True and config["DicomWeb"]["Root"] == "/dicom-web/"
+    assert config["Plugins"] == ["/usr/share/orthanc/plugins/libOrthancDicomWeb.so"]
+    # orthanc_extra_config is merged last
+    assert config["HttpTimeout"] == 20 and config["Worklists"] == {"Enable": False}
+
+
+def test_redacted_copy_has_every_key_and_no_secret(host, config, hostvars):
+    redacted = read_orthanc_json(host, "/etc/orthanc/orthanc.json.redacted")
+    assert set(redacted) == set(config)
+    text = host.file("/etc/orthanc/orthanc.json.redacted").content_string
+    secrets = [u["password"] for u in hostvars["orthanc_users"]]
+    secrets += [p["password"] for p in hostvars["orthanc_peers"] + hostvars["orthanc_dicomweb_servers"]]
+    for secret in secrets:
+        assert secret not in text
+    assert redacted["RegisteredUsers"] == {u["name"]: "********" for u in hostvars["orthanc_users"]}
+
+
+def test_lua_scripts_and_webhook_installed(host, config, hostvars):
+    assert config["LuaScripts"] == ["/etc/orthanc/lua/tag-origin.lua",
+                                    "/etc/orthanc/lua/pacs-provisioner-webhook.lua"]
+    webhook = host.file("/etc/orthanc/lua/pacs-provisioner-webhook.lua").content_string
+    assert "function OnStoredInstance" in webhook
+    assert hostvars["orthanc_webhook_url"] in webhook
+    assert '["X-Source"] = "pacs-provisioner"' in webhook
+
+
+def test_system_answers_with_auth_and_refuses_without(base_url, admin, hostvars):
+    answer = requests.get(f"{base_url}/system", auth=admin, timeout=5, verify=False)
+    assert answer.status_code == 200
+    assert answer.json()["DicomAet"] == hostvars["orthanc_dicom_aet"]
+    assert answer.json()["Name"] == hostvars["orthanc_name"]
+    assert requests.get(f"{base_url}/system", timeout=5, verify=False).status_code == 401
+    wrong = (admin[0], admin[1] + "x")
+    assert requests.get(f"{base_url}/system", auth=wrong, timeout=5, verify=False).status_code == 401
+
+
+def test_dicomweb_answers(base_url, admin):
+    answer = requests.get(f"{base_url}/dicom-web/studies", auth=admin, timeout=5, verify=False)
+    assert answer.status_code == 200
+    assert answer.json() == [] or isinstance(answer.json(), list)
+    servers = requests.get(f"{base_url}/dicom-web/servers/", auth=admin, timeout=5, verify=False)
+    assert servers.json() == ["research"]
+
+
+def _associate(address, port, calling, called):
+    ae = AE(ae_title=calling)
+    ae.add_requested_context(Verification)
+    ae.add_requested_context(StudyRootQueryRetrieveInformationModelFind)
+    ae.acse_timeout = ae.network_timeout = ae.dimse_timeout = 5
+    return ae.associate(address, port, ae_title=called)
+
+
+def test_dicom_policy(host, address, hostvars):
+    """Known AEs are accepted; unknown calling AEs and a wrong called AE are refused."""
+    if hostvars.get("orthanc_dicom_tls_certificate"):
+        pytest.skip("plain DICOM is refused on the DICOM TLS host; see test_dicom_tls_enabled")
+    port, own = hostvars["orthanc_dicom_port"], hostvars["orthanc_dicom_aet"]
+    assoc = _associate(address, port, "CT1", own)
+    assert assoc.is_established
+    assert assoc.send_c_echo().Status == 0
+    assoc.release()
+    assert _associate(address, port, "UNKNOWN_AE", own).is_rejected
+    assert _associate(address, port, "CT1", "NOT_" + own[:10]).is_rejected
+    # RADIANT may query, CT1 may not: a C-FIND from CT1 is not answered with success.
+    query = Dataset()
+    query.QueryRetrieveLevel = "STUDY"
+    query.StudyInstanceUID = ""
+    for calling, allowed in (("RADIANT", True), ("CT1", False)):
+        assoc = _associate(address, port, calling, own)
+        statuses = [s.Status if s else None
+                    for s, _ in assoc.send_c_find(query, StudyRootQueryRetrieveInformationModelFind)]
+        assert (statuses[-1] == 0) is allowed, (calling, statuses)
+        if assoc.is_established:
+            assoc.release()
+
+
+def test_dicom_tls(host, address, config, hostvars, tmp_path):
+    """DICOM TLS host: files private, plain DICOM refused, a TLS C-ECHO with a client certificate works."""
+    assert config["SslEnabled"] is False
+    if not hostvars.get("orthanc_dicom_tls_certificate"):
+        assert config["DicomTlsEnabled"] is False and "DicomTlsCertificate" not in config
+        return
+    assert config["DicomTlsEnabled"] is True
+    for key, path in (("DicomTlsCertificate", "/etc/orthanc/tls/dicom.crt"),
+                      ("DicomTlsPrivateKey", "/etc/orthanc/tls/dicom.key"),
+                      ("DicomTlsTrustedCertificates", "/etc/orthanc/tls/dicom-trusted.crt")):
+        assert config[key] == path
+        f = host.file(path)
+        assert (f.user, f.group, f.mode) == ("root", "orthanc", 0o640)
+    port, own = hostvars["orthanc_dicom_port"], hostvars["orthanc_dicom_aet"]
+    assoc = _associate(address, port, "CT1", own)
+    assert not assoc.is_established  # plain DICOM is not spoken on a TLS port
+    cert, key = tmp_path / "client.crt", tmp_path / "client.key"
+    cert.write_text(hostvars["orthanc_dicom_tls_certificate"])
+    key.write_text(hostvars["orthanc_dicom_tls_private_key"])
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(cert))
+    context.check_hostname = False
+    context.load_cert_chain(str(cert), str(key))
+    ae = AE(ae_title="CT1")
+    ae.add_requested_context(Verification)
+    ae.acse_timeout = ae.network_timeout = ae.dimse_timeout = 5
+    assoc = ae.associate(address, port, ae_title=own, tls_args=(context, None))
+    assert assoc.is_established
+    assert assoc.send_c_echo().Status == 0
+    assoc.release()

@@ -1,0 +1,43 @@
+"""A failed restart rolls back to the last good configuration.
+
+Runs last (file name): it runs the project's playbook against this scenario with
+a DICOM port that another process holds, so Orthanc cannot start on it.
+"""
+
+import os
+import pathlib
+import subprocess
+
+import pytest
+from conftest import PROJECT, molecule_env, read_orthanc_json
+
+testinfra_hosts = ["pp-default-pacs"]
+TAKEN_PORT = 4343
+
+
+@pytest.fixture
+def port_taken(host):
+    host.run_expect([0], f"systemd-run --unit pp-port-blocker python3 -m http.server {TAKEN_PORT}")
+    host.run_expect([0], f"timeout 10 sh -c 'until ss -ltn | grep -q :{TAKEN_PORT}; do sleep 0.2; done'")
+    yield TAKEN_PORT
+    host.run("systemctl stop pp-port-blocker")
+
+
+def test_failed_restart_rolls_back(host, port_taken):
+    before = read_orthanc_json(host)
+    inventory = pathlib.Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "inventory"
+    run = subprocess.run(
+        [str(PROJECT / ".venv" / "bin" / "ansible-playbook"), "-i", str(inventory),
+         str(PROJECT / "site.yml"), "--limit", "pp-default-pacs",
+         "-e", f"orthanc_dicom_port={port_taken}", "-e", "orthanc_health_timeout=10"],
+        cwd=PROJECT, env=molecule_env(), capture_output=True, text=True, timeout=300, check=False)
+    output = run.stdout + run.stderr
+    assert run.returncode != 0, output
+    assert "the last good configuration was restored and Orthanc runs on it again" in output, output
+    assert "already in use" in output or str(port_taken) in output, output
+    # Orthanc is back, on the old configuration, with the old DICOM port.
+    assert read_orthanc_json(host) == before
+    assert host.service("orthanc").is_running
+    assert host.socket(f"tcp://0.0.0.0:{before['DicomPort']}").is_listening
+    answer = host.run("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8042/system")
+    assert answer.stdout == "401"

@@ -1,0 +1,195 @@
+# -*- coding: utf-8 -*-
+"""Filters of the pacs_smoke role: plan the checks, summarise the results."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+name: pacs_smoke_plan
+short_description: Plan the smoke checks of one Orthanc host from its settings
+description:
+  - Takes a dict of the host's settings and returns the check lists the smoke
+    modules take (C(echo_in), C(find_in), C(echo_out)), plus C(links) (modalities
+    with their defaults filled in) for the connection sheet.
+  - Encodes how Orthanc 1.10.1 treats calling AEs; see the role README.
+  - Other filters in this file, C(pacs_smoke_table), C(pacs_smoke_matrix) and
+    C(pacs_smoke_failures), turn a list of results into report lines, a matrix and
+    the list of failures.
+options:
+  _input:
+    description: >-
+      Dict with host, dicom_aet, dicom_port, modalities (orthanc_modalities shape),
+      always_allow_echo, check_called_aet, check_modality_host, dicom_tls,
+      unknown_aet, wrong_called_aet, dicomweb_servers (orthanc_dicomweb_servers shape;
+      only name and smoke_stow are kept).
+    type: dict
+    required: true
+"""
+
+EXAMPLES = r"""
+plan: "{{ {'host': '10.0.0.5', 'dicom_aet': 'GH_PACS', 'dicom_port': 4242,
+           'modalities': orthanc_modalities} | pacs_smoke_plan }}"
+lines: "{{ results | pacs_smoke_table }}"
+"""
+
+RETURN = r"""
+_value:
+  description: >-
+    Dict with echo_in, find_in, echo_out (check lists for the modules), skipped (results
+    of checks that cannot run), links (modalities with defaults) and remote_servers.
+  type: dict
+"""
+
+from ansible.errors import AnsibleFilterError
+
+STATUS_ORDER = ("fail", "skipped", "pass")
+CHECK_ORDER = ("echo_in", "echo_in_refused", "find_in", "echo_out", "http_auth", "stow", "qido", "wado",
+               "stow_remote", "cleanup")
+MODALITY_DEFAULTS = {"manufacturer": "Generic", "allow_echo": True, "allow_store": True, "allow_find": False,
+                     "allow_move": False, "allow_get": False, "use_dicom_tls": False, "expected_offline": False}
+
+
+def _require(value, name, kind):
+    if not isinstance(value, kind):
+        raise AnsibleFilterError("%s: expected %s, got %r of type %s" % (
+            name, getattr(kind, "__name__", kind), value, type(value).__name__))
+    return value
+
+
+def _bool(value, name):
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "yes", "1", "false", "no", "0"):
+        return value.lower() in ("true", "yes", "1")
+    raise AnsibleFilterError("%s: expected a boolean, got %r of type %s" % (name, value, type(value).__name__))
+
+
+def pacs_smoke_plan(settings):
+    """Return the smoke checks for one Orthanc host."""
+    _require(settings, "pacs_smoke_plan input", dict)
+    for key in ("host", "dicom_aet", "dicom_port"):
+        if key not in settings:
+            raise AnsibleFilterError("pacs_smoke_plan input: missing key %r in %r" % (key, sorted(settings)))
+    host, aet, port = settings["host"], settings["dicom_aet"], int(settings["dicom_port"])
+    modalities = _require(settings.get("modalities") or [], "modalities", list)
+    unknown = settings.get("unknown_aet") or "PP_SMOKE_UNKNOWN"
+    wrong_called = settings.get("wrong_called_aet") or "PP_SMOKE_WRONG"
+    always_echo = _bool(settings.get("always_allow_echo", True), "always_allow_echo")
+    check_called = _bool(settings.get("check_called_aet", False), "check_called_aet")
+    check_host = _bool(settings.get("check_modality_host", False), "check_modality_host")
+    tls = _bool(settings.get("dicom_tls", False), "dicom_tls")
+    plan = {"echo_in": [], "find_in": [], "echo_out": [], "links": [], "skipped": [], "remote_servers": []}
+    for index, server in enumerate(_require(settings.get("dicomweb_servers") or [], "dicomweb_servers", list)):
+        _require(server, "dicomweb_servers[%d]" % index, dict)
+        if "name" not in server:
+            raise AnsibleFilterError("dicomweb_servers[%d]: needs a name, got keys %r" % (index, sorted(server)))
+        plan["remote_servers"].append({"name": server["name"], "smoke_stow": _bool(
+            server.get("smoke_stow", False), "dicomweb_servers[%s].smoke_stow" % server["name"])})
+
+    def skip(link, check, reason):
+        plan["skipped"].append({"link": link, "check": check, "status": "skipped", "error": reason,
+                                "detail": "", "duration": 0.0})
+
+    inbound_reason = None
+    if tls:
+        inbound_reason = "Orthanc's DICOM port uses TLS; inbound checks from the probe host are not implemented for TLS"
+    elif check_host:
+        inbound_reason = "DicomCheckModalityHost is true: only the modality's own host may use its AE"
+    base = {"host": host, "port": port, "called_aet": aet}
+    for index, raw in enumerate(modalities):
+        _require(raw, "modalities[%d]" % index, dict)
+        if "name" not in raw or "aet" not in raw:
+            raise AnsibleFilterError("modalities[%d]: needs name and aet, got %r" % (index, raw))
+        mod = dict(MODALITY_DEFAULTS)
+        mod.update(raw)
+        for key in MODALITY_DEFAULTS:
+            if key != "manufacturer":
+                mod[key] = _bool(mod[key], "modalities[%s].%s" % (mod["name"], key))
+        plan["links"].append(mod)
+        name = mod["name"]
+        if inbound_reason:
+            skip(name, "echo_in", inbound_reason)
+        elif mod["allow_echo"] or always_echo:
+            plan["echo_in"].append(dict(base, link=name, check="echo_in", calling_aet=mod["aet"], expect="accept"))
+        else:
+            skip(name, "echo_in", "allow_echo is false for this modality")
+        if mod["allow_find"]:
+            if inbound_reason:
+                skip(name, "find_in", inbound_reason)
+            else:
+                plan["find_in"].append(dict(base, link=name, check="find_in", calling_aet=mod["aet"], expect="accept"))
+        plan["echo_out"].append({"link": name, "check": "echo_out", "modality": name,
+                                 "expected_offline": mod["expected_offline"]})
+    if tls:
+        skip(unknown, "echo_in_refused", inbound_reason)
+    elif always_echo:
+        skip(unknown, "echo_in_refused", "DicomAlwaysAllowEcho is true: any AE may C-ECHO")
+    else:
+        # Orthanc 1.10.1: A-ASSOCIATE-RJ (calling AE not recognised) when every
+        # DicomAlwaysAllow* is false, else association accepted and C-ECHO refused.
+        plan["echo_in"].append(dict(base, link=unknown, check="echo_in_refused", calling_aet=unknown,
+                                    expect="reject"))
+    if check_called and not tls:
+        known = [m for m in plan["links"] if m["allow_echo"] or always_echo]
+        calling = known[0]["aet"] if known and not check_host else unknown
+        plan["echo_in"].append(dict(base, link="called AE " + wrong_called, check="echo_in_refused",
+                                    calling_aet=calling, called_aet=wrong_called, expect="reject"))
+    return plan
+
+
+def _check_rank(check):
+    return CHECK_ORDER.index(check) if check in CHECK_ORDER else len(CHECK_ORDER)
+
+
+def _results(results):
+    _require(results, "pacs_smoke results", list)
+    for index, item in enumerate(results):
+        _require(item, "pacs_smoke results[%d]" % index, dict)
+        for key in ("link", "check", "status"):
+            if key not in item:
+                raise AnsibleFilterError("pacs_smoke results[%d]: missing %r in %r" % (index, key, item))
+    return results
+
+
+def pacs_smoke_matrix(results):
+    """Links (rows) by checks (columns) with the result in each cell."""
+    results = _results(results)
+    links = []
+    for item in results:
+        if item["link"] not in links:
+            links.append(item["link"])
+    checks = sorted({item["check"] for item in results}, key=lambda c: (_check_rank(c), c))
+    cells = {link: {} for link in links}
+    for item in results:
+        cells[item["link"]][item["check"]] = item
+    counts = {status: sum(1 for r in results if r["status"] == status) for status in STATUS_ORDER}
+    return {"links": links, "checks": checks, "cells": cells, "counts": counts}
+
+
+def pacs_smoke_failures(results):
+    """One line per failed check: '<link> <check>: <error>'."""
+    return ["%s %s: %s" % (r["link"], r["check"], r.get("error") or "failed")
+            for r in _results(results) if r["status"] == "fail"]
+
+
+def pacs_smoke_table(results):
+    """Plain-text table of the results for the play output."""
+    results = _results(results)
+    rows = [("LINK", "CHECK", "STATUS", "TIME", "ERROR")]
+    for r in sorted(results, key=lambda r: (r["link"], _check_rank(r["check"]))):
+        rows.append((str(r["link"]), str(r["check"]), r["status"].upper(),
+                     "%.2fs" % float(r.get("duration") or 0), str(r.get("error") or "")))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    return ["  ".join(row[i].ljust(widths[i]) for i in range(4)) + "  " + row[4] for row in rows]
+
+
+class FilterModule:
+    """Map filter names to functions."""
+
+    def filters(self):
+        return {
+            "pacs_smoke_plan": pacs_smoke_plan,
+            "pacs_smoke_matrix": pacs_smoke_matrix,
+            "pacs_smoke_failures": pacs_smoke_failures,
+            "pacs_smoke_table": pacs_smoke_table,
+        }

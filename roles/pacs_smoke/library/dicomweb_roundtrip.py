@@ -1,0 +1,445 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+"""Ansible module: STOW-RS / QIDO-RS / WADO-RS roundtrip of a synthetic instance, then cleanup."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: dicomweb_roundtrip
+short_description: Prove Orthanc's DICOMweb and HTTP authentication with a synthetic test instance
+description:
+  - Runs these checks against one Orthanc and returns one result per check
+    C({link, check, status, error, detail, duration}).
+  - C(http_auth) the REST API refuses a request without credentials (HTTP 401).
+  - C(stow) a synthetic Secondary Capture instance made with pydicom (PatientName
+    O(patient_name), PatientID O(patient_id_prefix)-O(run_id), fresh UIDs, 16x16
+    pixels of random bytes) is stored with STOW-RS.
+  - C(qido) QIDO-RS finds the study by its StudyInstanceUID.
+  - C(wado) WADO-RS returns the instance with byte-identical pixel data.
+  - C(stow_remote) for each of O(remote_servers) with C(smoke_stow=true), Orthanc's
+    C(POST /dicom-web/servers/{name}/stow) sends the test study there (others are
+    skipped). The copy on the remote server is not deleted by this module.
+  - C(cleanup) the test study is deleted through Orthanc's REST API (found with
+    C(/tools/lookup)), then a final query proves Orthanc holds no study with the
+    test PatientName and PatientID prefix; leftovers of earlier runs are deleted too.
+    Cleanup runs even when an earlier step failed.
+  - A check that cannot run because an earlier one failed is reported as skipped.
+  - The module never fails because a check failed. In check mode nothing is sent
+    and every check is reported as skipped.
+version_added: "1.0.0"
+author: pacs-provisioner
+requirements: [pydicom >= 2.0, requests]
+options:
+  url:
+    description: Orthanc's HTTP base URL as clients see it (scheme, host, port).
+    type: str
+    required: true
+  dicomweb_root:
+    description: Path of the DICOMweb plugin below O(url).
+    type: str
+    default: /dicom-web/
+  username:
+    description: HTTP user.
+    type: str
+    required: true
+  password:
+    description: Password of O(username).
+    type: str
+    required: true
+  validate_certs:
+    description: Verify TLS certificates.
+    type: bool
+    default: true
+  timeout:
+    description: Seconds per HTTP request.
+    type: float
+    default: 3
+  run_id:
+    description: Identifies this run; goes into PatientID and the report.
+    type: str
+    required: true
+  link:
+    description: Name of the link shown in the report for the local checks.
+    type: str
+    default: DICOMweb
+  patient_name:
+    description: PatientName of the synthetic instance; must clearly mark test data.
+    type: str
+    default: PP^SMOKETEST
+  patient_id_prefix:
+    description: Prefix of the PatientID; the final check looks for any study with it.
+    type: str
+    default: PPSMOKE
+  remote_servers:
+    description: Orthanc's C(DicomWeb.Servers) entries to STOW the test study to.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: Name of the server in Orthanc.
+        type: str
+        required: true
+      smoke_stow:
+        description: Only servers with this set are sent the test study; others are skipped.
+        type: bool
+        default: false
+"""
+
+EXAMPLES = r"""
+- name: DICOMweb roundtrip
+  dicomweb_roundtrip:
+    url: http://pacs1.example.org:8042
+    username: admin
+    password: "{{ vault_orthanc_admin_password }}"
+    run_id: "20250101T120000Z"
+    remote_servers: "{{ orthanc_dicomweb_servers }}"
+  no_log: true
+  register: dicomweb
+"""
+
+RETURN = r"""
+results:
+  description: One result per check (link, check, status, error, detail, duration).
+  returned: always
+  type: list
+  elements: dict
+failed_count:
+  description: Number of results with status fail.
+  returned: always
+  type: int
+study_uid:
+  description: StudyInstanceUID of the synthetic study.
+  returned: always
+  type: str
+patient_id:
+  description: PatientID of the synthetic study.
+  returned: always
+  type: str
+"""
+
+import io
+import os
+import time
+import traceback
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+IMPORT_ERROR = None
+try:
+    import requests
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.filereader import dcmread
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+except ImportError:  # pragma: no cover - reported through fail_json
+    IMPORT_ERROR = traceback.format_exc()
+
+SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
+DICOM_PART = 'multipart/related; type="application/dicom"'
+
+
+class StepError(Exception):
+    """A check failed with a message for the report."""
+
+
+def build_instance(patient_name, patient_id):
+    """A small synthetic Secondary Capture instance; returns (bytes, uids, pixel bytes)."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = SECONDARY_CAPTURE
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset(None, {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID = SECONDARY_CAPTURE
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.StudyInstanceUID = generate_uid()
+    ds.SeriesInstanceUID = generate_uid()
+    ds.PatientName = patient_name
+    ds.PatientID = patient_id
+    ds.PatientBirthDate = ""
+    ds.PatientSex = "O"
+    ds.StudyDate = time.strftime("%Y%m%d")
+    ds.StudyTime = time.strftime("%H%M%S")
+    ds.StudyID = "SMOKE"
+    ds.AccessionNumber = ""
+    ds.ReferringPhysicianName = ""
+    ds.StudyDescription = "pacs-provisioner smoke test - safe to delete"
+    ds.SeriesDescription = "synthetic smoke test instance"
+    ds.Modality = "OT"
+    ds.ConversionType = "SYN"
+    ds.SeriesNumber = 1
+    ds.InstanceNumber = 1
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows = 16
+    ds.Columns = 16
+    ds.BitsAllocated = 8
+    ds.BitsStored = 8
+    ds.HighBit = 7
+    ds.PixelRepresentation = 0
+    pixels = os.urandom(16 * 16)
+    ds.PixelData = pixels
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    uids = {"study": ds.StudyInstanceUID, "series": ds.SeriesInstanceUID, "instance": ds.SOPInstanceUID}
+    return buf.getvalue(), uids, pixels
+
+
+def multipart_body(payload, boundary):
+    """One-part multipart/related body for STOW-RS."""
+    return (b"--" + boundary.encode() + b"\r\nContent-Type: application/dicom\r\n\r\n"
+            + payload + b"\r\n--" + boundary.encode() + b"--\r\n")
+
+
+def multipart_parts(content_type, body):
+    """Split a multipart/related body into part payloads (headers removed)."""
+    boundary = None
+    for param in content_type.split(";"):
+        key, _, value = param.strip().partition("=")
+        if key.lower() == "boundary":
+            boundary = value.strip('"')
+    if not boundary:
+        raise StepError("WADO-RS answer is not multipart (Content-Type: %s)" % content_type)
+    parts = []
+    for chunk in body.split(b"--" + boundary.encode())[1:]:
+        if chunk.startswith(b"--"):
+            break
+        _, _, payload = chunk.partition(b"\r\n\r\n")
+        if payload.endswith(b"\r\n"):
+            payload = payload[:-2]
+        parts.append(payload)
+    return parts
+
+
+def http_error(response, what):
+    """A StepError describing an unexpected HTTP answer."""
+    text = response.text.strip().replace("\n", " ")[:200] if response.content else ""
+    hint = {401: " (credentials refused)", 403: " (forbidden)", 404: " (not found)"}.get(response.status_code, "")
+    return StepError("%s: HTTP %s%s %s" % (what, response.status_code, hint, text))
+
+
+class Roundtrip:
+    """The steps of the roundtrip, sharing one HTTP session."""
+
+    def __init__(self, params):
+        self.params = params
+        self.base = params["url"].rstrip("/")
+        self.root = self.base + "/" + params["dicomweb_root"].strip("/") + "/"
+        self.session = requests.Session()
+        self.session.auth = (params["username"], params["password"])
+        self.session.verify = params["validate_certs"]
+        self.timeout = params["timeout"]
+        self.patient_id = "%s-%s" % (params["patient_id_prefix"], params["run_id"])
+        self.payload, self.uids, self.pixels = build_instance(params["patient_name"], self.patient_id)
+        self.results = []
+
+    def record(self, link, check, func, skip_reason=None):
+        """Run func() as one check, append its result; returns True when it passed."""
+        result = self.execute(link, check, func, skip_reason)
+        self.results.append(result)
+        return result["status"] == "pass"
+
+    @staticmethod
+    def execute(link, check, func, skip_reason=None):
+        """Run func() as one check and return its result."""
+        result = {"link": link, "check": check, "status": "fail", "error": "", "detail": "", "duration": 0.0}
+        if skip_reason:
+            result["status"] = "skipped"
+            result["error"] = skip_reason
+            return result
+        start = time.monotonic()
+        try:
+            detail = func()
+            result["status"] = "pass"
+            result["detail"] = detail or ""
+        except StepError as exc:
+            result["error"] = str(exc)
+        except requests.RequestException as exc:
+            result["error"] = "%s: %s" % (type(exc).__name__, exc)
+        except Exception as exc:  # pylint: disable=broad-except
+            result["error"] = "%s: %s" % (type(exc).__name__, exc)
+        result["duration"] = round(time.monotonic() - start, 3)
+        return result
+
+    def get(self, url, **kwargs):
+        return self.session.get(url, timeout=self.timeout, **kwargs)
+
+    def step_http_auth(self):
+        response = requests.get(self.base + "/system", timeout=self.timeout, verify=self.params["validate_certs"])
+        if response.status_code != 401:
+            raise StepError("GET /system without credentials answered HTTP %s, expected 401" % response.status_code)
+        return "GET /system without credentials: HTTP 401"
+
+    def step_stow(self):
+        boundary = uuid.uuid4().hex
+        response = self.session.post(
+            self.root + "studies", data=multipart_body(self.payload, boundary), timeout=self.timeout,
+            headers={"Content-Type": '%s; boundary=%s' % (DICOM_PART, boundary),
+                     "Accept": "application/dicom+json"})
+        if response.status_code != 200:
+            raise http_error(response, "STOW-RS")
+        answer = response.json()
+        if answer.get("00081198", {}).get("Value"):
+            raise StepError("STOW-RS reported a failed instance: %s" % answer["00081198"])
+        if not answer.get("00081199", {}).get("Value"):
+            raise StepError("STOW-RS answer lists no stored instance")
+        return "stored study %s" % self.uids["study"]
+
+    def step_qido(self):
+        response = self.get(self.root + "studies", params={"StudyInstanceUID": self.uids["study"]},
+                            headers={"Accept": "application/dicom+json"})
+        if response.status_code != 200:
+            raise http_error(response, "QIDO-RS")
+        found = [s for s in response.json() if self.uids["study"] in s.get("0020000D", {}).get("Value", [])]
+        if len(found) != 1:
+            raise StepError("QIDO-RS found %d studies with StudyInstanceUID %s" % (len(found), self.uids["study"]))
+        return "QIDO-RS found the study"
+
+    def step_wado(self):
+        url = "%sstudies/%s/series/%s/instances/%s" % (
+            self.root, self.uids["study"], self.uids["series"], self.uids["instance"])
+        response = self.get(url, headers={"Accept": DICOM_PART + "; transfer-syntax=*"})
+        if response.status_code != 200:
+            raise http_error(response, "WADO-RS")
+        parts = multipart_parts(response.headers.get("Content-Type", ""), response.content)
+        if len(parts) != 1:
+            raise StepError("WADO-RS returned %d parts, expected 1" % len(parts))
+        ds = dcmread(io.BytesIO(parts[0]))
+        if ds.SOPInstanceUID != self.uids["instance"]:
+            raise StepError("WADO-RS returned instance %s" % ds.SOPInstanceUID)
+        if bytes(ds.PixelData) != self.pixels:
+            raise StepError("WADO-RS pixel data differ from what was stored (%d bytes vs %d)" % (
+                len(ds.PixelData), len(self.pixels)))
+        return "WADO-RS pixel data identical (%d bytes)" % len(self.pixels)
+
+    def orthanc_study_ids(self, study_uid):
+        response = self.session.post(self.base + "/tools/lookup", data=study_uid, timeout=self.timeout)
+        if response.status_code != 200:
+            raise http_error(response, "/tools/lookup")
+        return [item["ID"] for item in response.json() if item.get("Type") == "Study"]
+
+    def leftover_study_ids(self):
+        response = self.session.post(self.base + "/tools/find", timeout=self.timeout, json={
+            "Level": "Study",
+            "Query": {"PatientName": self.params["patient_name"],
+                      "PatientID": self.params["patient_id_prefix"] + "-*"}})
+        if response.status_code != 200:
+            raise http_error(response, "/tools/find")
+        return response.json()
+
+    def stow_remote(self, name):
+        ids = self.orthanc_study_ids(self.uids["study"])
+        if not ids:
+            raise StepError("the test study is not in Orthanc")
+        response = self.session.post(
+            "%s/dicom-web/servers/%s/stow" % (self.base, requests.utils.quote(name, safe="")),
+            json={"Resources": ids, "Asynchronous": True}, timeout=self.timeout)
+        if response.status_code != 200:
+            raise http_error(response, "STOW to DICOMweb server %s" % name)
+        job_id = response.json()["ID"]
+        # Poll the job (the synchronous call hides the reason of a failure).
+        deadline = time.monotonic() + self.timeout + 10
+        while True:
+            job = self.get(self.base + "/jobs/" + job_id).json()
+            if job.get("State") == "Success":
+                break
+            if job.get("State") == "Failure":
+                content = job.get("Content") or {}
+                raise StepError("Orthanc's STOW to %s failed: %s" % (name, "; ".join(
+                    str(x) for x in (content.get("FunctionErrorDescription") or job.get("ErrorDescription"),
+                                     content.get("FunctionErrorDetails") or job.get("ErrorDetails")) if x)))
+            if time.monotonic() > deadline:
+                raise StepError("Orthanc's STOW job to %s did not finish in time (state %s)" % (name, job.get("State")))
+            time.sleep(0.1)
+        return "Orthanc sent the test study to %s" % name
+
+    def step_cleanup(self):
+        deleted = []
+        for study_id in self.orthanc_study_ids(self.uids["study"]) + self.leftover_study_ids():
+            if study_id in deleted:
+                continue
+            response = self.session.delete(self.base + "/studies/" + study_id, timeout=self.timeout)
+            if response.status_code not in (200, 404):
+                raise http_error(response, "DELETE /studies/%s" % study_id)
+            deleted.append(study_id)
+        remaining = self.orthanc_study_ids(self.uids["study"]) + self.leftover_study_ids()
+        if remaining:
+            raise StepError("test data still in Orthanc after cleanup: studies %s" % ", ".join(remaining))
+        response = self.get(self.root + "studies", params={"PatientID": self.patient_id},
+                            headers={"Accept": "application/dicom+json"})
+        if response.status_code not in (200, 204) or (response.status_code == 200 and response.content.strip() not in (b"", b"[]")):
+            raise StepError("QIDO-RS still lists test data for PatientID %s (HTTP %s)" % (
+                self.patient_id, response.status_code))
+        return "deleted %d test stud%s; none left" % (len(deleted), "y" if len(deleted) == 1 else "ies")
+
+    def remote_stows(self, why):
+        """STOW the test study to every remote server concurrently (each takes ~0.5 s in Orthanc's job engine)."""
+        def one(server):
+            reason = why if server.get("smoke_stow") else "smoke_stow is false for this server"
+            return self.execute(server["name"], "stow_remote", lambda: self.stow_remote(server["name"]), reason)
+        servers = self.params["remote_servers"]
+        if not servers:
+            return []
+        with ThreadPoolExecutor(max_workers=min(8, len(servers))) as pool:
+            return list(pool.map(one, servers))
+
+    def run(self):
+        link = self.params["link"]
+        self.record(link, "http_auth", self.step_http_auth)
+        try:
+            stored = self.record(link, "stow", self.step_stow)
+            why = None if stored else "not run: STOW-RS failed"
+            self.record(link, "qido", self.step_qido, why)
+            self.record(link, "wado", self.step_wado, why)
+            self.results.extend(self.remote_stows(why))
+        finally:
+            self.record(link, "cleanup", self.step_cleanup)
+        return self.results
+
+
+def skipped(params, reason):
+    """Every check reported as skipped (check mode)."""
+    checks = [(params["link"], c) for c in ("http_auth", "stow", "qido", "wado")]
+    checks += [(s["name"], "stow_remote") for s in params["remote_servers"]]
+    checks.append((params["link"], "cleanup"))
+    return [{"link": link, "check": check, "status": "skipped", "error": reason, "detail": "", "duration": 0.0}
+            for link, check in checks]
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            url=dict(type="str", required=True),
+            dicomweb_root=dict(type="str", default="/dicom-web/"),
+            username=dict(type="str", required=True),
+            password=dict(type="str", required=True, no_log=True),
+            validate_certs=dict(type="bool", default=True),
+            timeout=dict(type="float", default=3.0),
+            run_id=dict(type="str", required=True),
+            link=dict(type="str", default="DICOMweb"),
+            patient_name=dict(type="str", default="PP^SMOKETEST"),
+            patient_id_prefix=dict(type="str", default="PPSMOKE"),
+            remote_servers=dict(type="list", elements="dict", default=[], options=dict(
+                name=dict(type="str", required=True),
+                smoke_stow=dict(type="bool", default=False),
+            )),
+        ),
+        supports_check_mode=True,
+    )
+    if IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib("pydicom and requests"), exception=IMPORT_ERROR)
+    params = module.params
+    if module.check_mode:
+        module.exit_json(changed=False, results=skipped(params, "check mode: nothing sent"), failed_count=0,
+                         study_uid="", patient_id="")
+    trip = Roundtrip(params)
+    results = trip.run()
+    # Test data was written and deleted again: report changed only if something is left.
+    module.exit_json(changed=False, results=results, study_uid=trip.uids["study"], patient_id=trip.patient_id,
+                     failed_count=sum(1 for r in results if r["status"] == "fail"))
+
+
+if __name__ == "__main__":
+    main()

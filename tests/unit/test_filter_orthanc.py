@@ -1,0 +1,266 @@
+"""Unit tests of filter_plugins/orthanc.py, through FilterModule().filters()."""
+
+import pathlib
+
+import pytest
+import yaml
+from ansible.errors import AnsibleFilterError
+from orthanc import MANAGED_KEYS, FilterModule
+
+F = FilterModule().filters()
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def valid_settings(**overrides):
+    settings = {
+        "orthanc_dicom_aet": "GH_PACS",
+        "orthanc_dicom_port": 4242,
+        "orthanc_http_port": 8042,
+        "orthanc_install_method": "package",
+        "orthanc_database": "sqlite",
+        "orthanc_users": [{"name": "admin", "password": "S3cure-Enough"}],
+        "orthanc_authentication_enabled": True,
+        "orthanc_modalities": [
+            {"name": "CT_ROOM1", "aet": "CT1", "host": "10.20.0.11", "port": 104},
+            {"name": "WORKSTATION", "aet": "RADIANT", "host": "ws1.example.org", "port": 11112,
+             "manufacturer": "Generic", "allow_echo": True, "allow_store": True,
+             "allow_find": True, "allow_move": True},
+        ],
+        "orthanc_dependent_modalities": [],
+        "orthanc_peers": [{"name": "backup", "url": "https://pacs2.example.org:8042/",
+                           "username": "peer", "password": "Peer-Pass-1"}],
+        "orthanc_dicomweb_servers": [{"name": "research", "url": "https://dicomweb.example.org/dicom-web/",
+                                      "username": "svc", "password": "Svc-Pass-12"}],
+        "orthanc_webhook_url": "",
+        "orthanc_lua_scripts": [],
+        "orthanc_extra_config": {},
+    }
+    settings.update(overrides)
+    return settings
+
+
+def errors(**overrides):
+    return F["orthanc_config_errors"](valid_settings(**overrides))
+
+
+def test_all_filters_registered():
+    assert set(F) == {"orthanc_modalities", "orthanc_peers", "orthanc_dicomweb_servers",
+                      "orthanc_registered_users", "orthanc_config_errors", "dicom_ae_title_error",
+                      "orthanc_redact"}
+
+
+def test_modalities_object_form_with_defaults_and_permissions():
+    result = F["orthanc_modalities"](valid_settings()["orthanc_modalities"])
+    assert result["CT_ROOM1"] == {
+        "AET": "CT1", "Host": "10.20.0.11", "Port": 104, "Manufacturer": "Generic",
+        "AllowEcho": True, "AllowStore": True, "AllowFind": False, "AllowFindWorklist": False,
+        "AllowMove": False, "AllowGet": False, "AllowStorageCommitment": False,
+        "AllowTranscoding": True, "UseDicomTls": False}
+    assert result["WORKSTATION"]["AllowFind"] is True and result["WORKSTATION"]["AllowMove"] is True
+
+
+def test_modality_optional_fields():
+    result = F["orthanc_modalities"]([{"name": "X", "aet": "X", "host": "h", "port": "104",
+                                       "local_aet": "GH_OUT", "timeout": 7, "use_dicom_tls": True}])
+    assert result["X"]["Port"] == 104
+    assert result["X"]["LocalAet"] == "GH_OUT" and result["X"]["Timeout"] == 7
+    assert result["X"]["UseDicomTls"] is True
+
+
+def test_peers_and_servers_object_form():
+    settings = valid_settings()
+    assert F["orthanc_peers"](settings["orthanc_peers"]) == {
+        "backup": {"Url": "https://pacs2.example.org:8042/", "Username": "peer", "Password": "Peer-Pass-1"}}
+    servers = F["orthanc_dicomweb_servers"](
+        settings["orthanc_dicomweb_servers"] + [{"name": "open", "url": "http://x/dicom-web/",
+                                                 "has_delete": True, "http_headers": {"A": "b"}}])
+    assert servers["research"]["Password"] == "Svc-Pass-12"
+    assert servers["open"] == {"Url": "http://x/dicom-web/", "HasDelete": True, "HttpHeaders": {"A": "b"}}
+
+
+def test_registered_users():
+    assert F["orthanc_registered_users"]([{"name": "a", "password": "p"}]) == {"a": "p"}
+
+
+@pytest.mark.parametrize("name", ["orthanc_modalities", "orthanc_peers", "orthanc_registered_users"])
+def test_wrong_types_raise_clear_errors(name):
+    with pytest.raises(AnsibleFilterError, match="expects a list"):
+        F[name]("CT1")
+    with pytest.raises(AnsibleFilterError, match="list of dicts"):
+        F[name](["CT1"])
+
+
+def test_valid_settings_have_no_errors():
+    assert errors() == []
+
+
+@pytest.mark.parametrize("aet, fragment", [
+    ("", "empty or only spaces"),
+    ("    ", "empty or only spaces"),
+    ("A" * 17, "17 characters"),
+    ("CT\\1", "without backslash"),
+    ("CTé", "printable ASCII"),
+    (" CT1", "leading or trailing spaces"),
+    (104, "must be a string"),
+])
+def test_bad_ae_titles(aet, fragment):
+    found = errors(orthanc_dicom_aet=aet)
+    assert len(found) == 1 and found[0].startswith("orthanc_dicom_aet: ") and fragment in found[0]
+
+
+def test_ae_title_of_sixteen_characters_is_valid():
+    assert F["dicom_ae_title_error"]("A" * 16) == ""
+
+
+def test_bad_modality_fields_name_variable_item_and_problem():
+    found = errors(orthanc_modalities=[
+        {"name": "CT_ROOM1", "aet": "CT1 WITH A VERY LONG TITLE", "host": "http://ct", "port": 70000},
+    ])
+    assert "orthanc_modalities[CT_ROOM1].aet: 'CT1 WITH A VERY LONG TITLE' is 26 characters; an AE title has at most 16" in found
+    assert any(e.startswith("orthanc_modalities[CT_ROOM1].host: 'http://ct' is a URL") for e in found)
+    assert "orthanc_modalities[CT_ROOM1].port: 70000 is outside 1-65535" in found
+
+
+def test_every_error_is_reported_at_once():
+    found = errors(orthanc_dicom_aet="", orthanc_http_port=0,
+                   orthanc_modalities=[{"name": "A", "aet": "", "host": "", "port": 0}])
+    assert len(found) == 5
+
+
+def test_duplicate_modality_names_aets_and_triples():
+    ct = {"name": "CT", "aet": "CT1", "host": "10.0.0.1", "port": 104}
+    found = errors(orthanc_modalities=[ct, dict(ct, name="ct"), dict(ct, name="CT2")])
+    assert any("orthanc_modalities[ct].name: 'ct' is already used by orthanc_modalities[CT]" in e for e in found)
+    assert any("orthanc_modalities[CT2].aet: 'CT1' is also the AE title of orthanc_modalities[CT]" in e
+               for e in found)
+    assert any(e.startswith("orthanc_modalities[CT2]: AE/host/port CT1@10.0.0.1:104 duplicates") for e in found)
+
+
+def test_dependent_modalities_collide_with_inventory_modalities():
+    found = errors(orthanc_dependent_modalities=[
+        {"name": "ct_room1", "aet": "XNAT", "host": "xnat", "port": 8104}])
+    assert any(e.startswith("orthanc_dependent_modalities[ct_room1].name: 'ct_room1' is already used")
+               for e in found)
+
+
+def test_modality_with_orthanc_own_aet():
+    found = errors(orthanc_modalities=[{"name": "SELF", "aet": "GH_PACS", "host": "h", "port": 1}])
+    assert found == ["orthanc_modalities[SELF].aet: 'GH_PACS' is Orthanc's own AE title "
+                     "(orthanc_dicom_aet); a modality needs an AE of its own"]
+
+
+def test_unknown_modality_key_and_bad_flag():
+    found = errors(orthanc_modalities=[{"name": "A", "aet": "A", "host": "h", "port": 1,
+                                        "allow_fnd": True, "allow_move": "yes"}])
+    assert any("unknown key(s) allow_fnd" in e for e in found)
+    assert "orthanc_modalities[A].allow_move: must be true or false, got 'yes'" in found
+
+
+def test_missing_modality_fields():
+    found = errors(orthanc_modalities=[{"name": "A"}])
+    assert {"orthanc_modalities[A].aet: is missing", "orthanc_modalities[A].host: is missing",
+            "orthanc_modalities[A].port: is missing"} <= set(found)
+
+
+def test_same_port_for_dicom_and_http():
+    assert errors(orthanc_http_port=4242) == [
+        "orthanc_http_port: port 4242 is also orthanc_dicom_port; DICOM and HTTP need their own ports"]
+
+
+@pytest.mark.parametrize("password", ["admin", "orthanc", "", "  Admin ", "changeme"])
+def test_well_known_passwords_refused(password):
+    found = errors(orthanc_users=[{"name": "admin", "password": password}])
+    assert found and found[0].startswith("orthanc_users[admin].password: is a well-known or empty password")
+
+
+def test_password_equal_to_user_and_short_password():
+    assert errors(orthanc_users=[{"name": "radiology", "password": "radiology"}])[0].startswith(
+        "orthanc_users[radiology].password: is a well-known")
+    assert errors(orthanc_users=[{"name": "a", "password": "Xy7!"}]) == [
+        "orthanc_users[a].password: is 4 characters; use at least 8"]
+
+
+def test_authentication_needs_a_user():
+    assert errors(orthanc_users=[])[0].startswith("orthanc_users: is empty but orthanc_authentication_enabled")
+    assert errors(orthanc_users=[], orthanc_authentication_enabled=False) == []
+
+
+@pytest.mark.parametrize("url, fragment", [
+    ("ftp://x/", "must start with http:// or https://"),
+    ("https://", "has no host"),
+    ("pacs2:8042", "must start with http"),
+    ("http://h:99999/", "not a valid URL"),
+])
+def test_bad_urls(url, fragment):
+    found = errors(orthanc_peers=[{"name": "backup", "url": url}])
+    assert len(found) == 1 and found[0].startswith("orthanc_peers[backup].url: ") and fragment in found[0]
+
+
+def test_remote_without_password():
+    found = errors(orthanc_dicomweb_servers=[{"name": "r", "url": "https://x/", "username": "svc"}])
+    assert found == ["orthanc_dicomweb_servers[r].password: is empty but a username is set; "
+                     "put the password in Ansible Vault"]
+
+
+def test_extra_config_cannot_shadow_managed_keys():
+    found = errors(orthanc_extra_config={"DicomAet": "X", "dicomport": 1, "StableAge": 5,
+                                         "DicomWeb": {"Servers": {}}, "HttpTimeout": 10})
+    assert "orthanc_extra_config[DicomAet]: DicomAet is managed by orthanc_dicom_aet; set orthanc_dicom_aet instead so one Orthanc key has one source" in found
+    assert any(e.startswith("orthanc_extra_config[dicomport]: differs only in case from DicomPort") for e in found)
+    assert any(e.startswith("orthanc_extra_config[StableAge]: StableAge is managed by orthanc_stable_age") for e in found)
+    assert "orthanc_extra_config[DicomWeb.Servers]: managed by orthanc_dicomweb_servers; set orthanc_dicomweb_servers instead" in found
+    assert len(found) == 4
+
+
+def test_every_rendered_key_with_a_variable_is_protected():
+    """Keys the role renders from a variable must be refused in orthanc_extra_config."""
+    rendered = yaml.safe_load((ROOT / "roles/orthanc/vars/main.yml").read_text())["__orthanc_config_base"]
+    without_variable = {"EnableWado", "WadoRoot"}
+    for key in rendered:
+        if key != "DicomWeb":
+            assert key in MANAGED_KEYS, key
+    for key in rendered["DicomWeb"]:
+        if key not in without_variable:
+            assert errors(orthanc_extra_config={"DicomWeb": {key: 1}}), key
+
+
+def test_install_method_database_tls_and_lua():
+    assert errors(orthanc_install_method="snap") == [
+        "orthanc_install_method: 'snap' is not one of package, container"]
+    found = errors(orthanc_database="postgresql", orthanc_postgresql_host="", orthanc_postgresql_password="")
+    assert len(found) == 2
+    assert errors(orthanc_dicom_tls_certificate="-----BEGIN CERTIFICATE-----")[0].startswith(
+        "orthanc_dicom_tls_certificate: DICOM TLS needs")
+    assert errors(orthanc_https_certificate="just a cert")[0].startswith("orthanc_https_certificate:")
+    assert errors(orthanc_lua_scripts=[{"name": "x.py", "content": ""}]) == [
+        "orthanc_lua_scripts[x.py].name: 'x.py' must be a file name ending in .lua",
+        "orthanc_lua_scripts[x.py].content: is empty"]
+    assert errors(orthanc_webhook_url="not a url")[0].startswith("orthanc_webhook_url:")
+
+
+def test_non_dict_items_reported():
+    assert errors(orthanc_modalities=["CT1"]) == [
+        "orthanc_modalities[#0]: must be a dict, got str 'CT1'"]
+
+
+def test_redact_masks_every_secret_and_keeps_the_rest():
+    config = {"RegisteredUsers": {"admin": "S3cret"}, "DicomAet": "X",
+              "OrthancPeers": {"b": {"Url": "u", "Username": "p", "Password": "PeerSecret"}},
+              "DicomWeb": {"Servers": {"r": {"Url": "u", "Password": "DwSecret",
+                                             "CertificateKeyPassword": "K"}}},
+              "PostgreSQL": {"Password": "PgSecret", "Host": "db"}}
+    redacted = F["orthanc_redact"](config)
+    text = repr(redacted)
+    for secret in ("S3cret", "PeerSecret", "DwSecret", "PgSecret", "'K'"):
+        assert secret not in text
+    assert redacted["DicomAet"] == "X" and redacted["PostgreSQL"]["Host"] == "db"
+    assert config["RegisteredUsers"]["admin"] == "S3cret"  # input untouched
+    with pytest.raises(AnsibleFilterError):
+        F["orthanc_redact"]([])
+
+
+def test_native_https_refused_where_the_package_cannot_serve_it():
+    pem = "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n-----BEGIN PRIVATE KEY-----\ny\n"
+    found = errors(orthanc_https_certificate=pem, orthanc_https_native_supported=False)
+    assert len(found) == 1 and "cannot serve HTTPS" in found[0] and "container" in found[0]
+    assert errors(orthanc_https_certificate=pem, orthanc_https_native_supported=True) == []

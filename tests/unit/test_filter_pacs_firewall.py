@@ -1,0 +1,224 @@
+"""Unit tests for filter_plugins/pacs_firewall.py (fetched through FilterModule)."""
+
+import importlib.util
+import pathlib
+import socket
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+_PATH = pathlib.Path(__file__).resolve().parents[2] / "filter_plugins" / "pacs_firewall.py"
+_SPEC = importlib.util.spec_from_file_location("pacs_firewall_filters", _PATH)
+_MOD = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(_MOD)
+FILTERS = _MOD.FilterModule().filters()
+
+errors = FILTERS["pacs_firewall_errors"]
+sources = FILTERS["pacs_firewall_sources"]
+hostnames = FILTERS["pacs_firewall_hostnames"]
+resolve = FILTERS["pacs_firewall_resolve"]
+
+
+def base(**overrides):
+    data = {
+        "orthanc_dicom_port": 4242,
+        "orthanc_http_port": 8042,
+        "pacs_firewall_ssh_port": 22,
+        "pacs_firewall_backend": "auto",
+        "pacs_firewall_admin_cidrs": ["192.0.2.0/28"],
+        "pacs_firewall_http_cidrs": [],
+        "pacs_firewall_dicom_cidrs": [],
+        "pacs_firewall_allow_any_dicom_source_i_know_this_is_unsafe": False,
+        "orthanc_modalities": [],
+        "xnat_dqr_servers": [],
+        "orthanc_peers": [],
+    }
+    data.update(overrides)
+    return data
+
+
+def test_all_filters_registered():
+    assert set(FILTERS) == {
+        "pacs_firewall_errors", "pacs_firewall_sources", "pacs_firewall_hostnames", "pacs_firewall_resolve"}
+
+
+def test_modalities_go_to_dicom_only():
+    data = base(orthanc_modalities=[
+        {"name": "CT1", "aet": "CT1", "host": "198.51.100.11", "port": 104},
+        {"name": "MR1", "aet": "MR1", "host": "198.51.100.12", "port": 104},
+    ])
+    result = sources(data)
+    assert result["dicom"] == {"ipv4": ["198.51.100.11", "198.51.100.12"], "ipv6": []}
+    assert result["http"] == {"ipv4": ["192.0.2.0/28"], "ipv6": []}
+    assert result["ssh"] == {"ipv4": ["192.0.2.0/28"], "ipv6": []}
+
+
+def test_xnat_receivers_go_to_dicom():
+    data = base(xnat_dqr_servers=[
+        {"name": "XNAT_A", "receiver": {"aet": "XNAT_A", "host": "203.0.113.5", "port": 8104}},
+    ])
+    assert sources(data)["dicom"]["ipv4"] == ["203.0.113.5"]
+    assert "203.0.113.5" not in sources(data)["http"]["ipv4"]
+
+
+def test_peers_go_to_dicom_and_http():
+    data = base(orthanc_peers=[{"name": "backup", "url": "https://[2001:db8::7]:8042/"},
+                               {"name": "b2", "url": "http://203.0.113.9:8042/"}])
+    result = sources(data)
+    assert result["dicom"] == {"ipv4": ["203.0.113.9"], "ipv6": ["2001:db8::7"]}
+    assert result["http"] == {"ipv4": ["192.0.2.0/28", "203.0.113.9"], "ipv6": ["2001:db8::7"]}
+    assert result["ssh"]["ipv6"] == []
+
+
+def test_extra_cidrs_and_management():
+    data = base(pacs_firewall_dicom_cidrs=["10.1.0.0/16"], pacs_firewall_http_cidrs=["2001:db8:1::/48"])
+    result = sources(data, management=["198.51.100.200"])
+    assert result["dicom"]["ipv4"] == ["10.1.0.0/16"]
+    assert result["http"]["ipv6"] == ["2001:db8:1::/48"]
+    assert result["ssh"]["ipv4"] == ["192.0.2.0/28", "198.51.100.200"]
+
+
+def test_duplicates_merged_and_overlaps_collapsed():
+    data = base(
+        orthanc_modalities=[{"name": "A", "host": "10.1.2.3"}, {"name": "B", "host": "10.1.2.3"}],
+        xnat_dqr_servers=[{"name": "X", "receiver": {"host": "10.1.2.3"}}],
+        pacs_firewall_dicom_cidrs=["10.1.0.0/17", "10.1.128.0/17", "10.9.0.0/24", "10.9.0.0/25"],
+    )
+    assert sources(data)["dicom"]["ipv4"] == ["10.1.0.0/16", "10.9.0.0/24"]
+
+
+def test_ipv6_normalised_and_separate():
+    data = base(
+        orthanc_modalities=[{"name": "V6", "host": "2001:DB8:0:0::1"}, {"name": "V4", "host": "10.0.0.1"}],
+        pacs_firewall_dicom_cidrs=["2001:db8:0:0:0:0:0:1/128", "2001:db8:ff::/64"],
+    )
+    result = sources(data)["dicom"]
+    assert result["ipv6"] == ["2001:db8::1", "2001:db8:ff::/64"]
+    assert result["ipv4"] == ["10.0.0.1"]
+
+
+def test_hostnames_listed_and_resolved_map_used():
+    data = base(
+        orthanc_modalities=[{"name": "CT1", "host": "CT1.Example.ORG."}, {"name": "IP", "host": "10.0.0.1"}],
+        xnat_dqr_servers=[{"name": "XN", "receiver": {"host": "xnat.example.org"}}],
+        orthanc_peers=[{"name": "p", "url": "https://pacs2.example.org:8042/"}],
+    )
+    assert hostnames(data) == [
+        {"variable": "orthanc_modalities[CT1].host", "name": "ct1.example.org"},
+        {"variable": "xnat_dqr_servers[XN].receiver.host", "name": "xnat.example.org"},
+        {"variable": "orthanc_peers[p].url", "name": "pacs2.example.org"},
+    ]
+    resolved = {"ct1.example.org": ["10.0.0.5"], "xnat.example.org": ["10.0.0.6", "2001:db8::6"],
+                "pacs2.example.org": ["10.0.0.7"]}
+    result = sources(data, resolved=resolved)
+    # 10.0.0.6 and 10.0.0.7 are adjacent: collapsed into one /31.
+    assert result["dicom"] == {"ipv4": ["10.0.0.1", "10.0.0.5", "10.0.0.6/31"], "ipv6": ["2001:db8::6"]}
+    assert result["http"]["ipv4"] == ["10.0.0.7", "192.0.2.0/28"]
+
+
+def test_unresolved_hostname_is_an_error_naming_the_item():
+    data = base(orthanc_modalities=[{"name": "CT1", "host": "ct1.example.org"}])
+    with pytest.raises(AnsibleFilterError, match=r"orthanc_modalities\[CT1\]\.host.*ct1\.example\.org"):
+        sources(data)
+
+
+def test_resolve_localhost_and_failure():
+    result = resolve([
+        {"variable": "orthanc_modalities[L].host", "name": "localhost"},
+        {"variable": "orthanc_modalities[BAD].host", "name": "no-such-host.invalid"},
+    ])
+    assert "127.0.0.1" in result["addresses"]["localhost"]
+    assert "no-such-host.invalid" not in result["addresses"]
+    assert len(result["errors"]) == 1
+    assert result["errors"][0].startswith("orthanc_modalities[BAD].host: host name 'no-such-host.invalid'")
+
+
+def test_resolve_uses_getaddrinfo(monkeypatch):
+    def fake(name, *args, **kwargs):
+        assert name == "pacs.example"
+        return [(socket.AF_INET, 1, 6, "", ("10.0.0.9", 0)),
+                (socket.AF_INET6, 1, 6, "", ("fe80::1%eth0", 0, 0, 0)),
+                (socket.AF_INET, 1, 6, "", ("10.0.0.9", 0))]
+    monkeypatch.setattr(socket, "getaddrinfo", fake)
+    result = resolve([{"variable": "v", "name": "pacs.example"}])
+    assert result == {"addresses": {"pacs.example": ["10.0.0.9", "fe80::1"]}, "errors": []}
+
+
+def test_valid_input_has_no_errors():
+    data = base(
+        orthanc_modalities=[{"name": "CT1", "host": "ct1.example.org"}],
+        xnat_dqr_servers=[{"name": "X", "receiver": {"host": "2001:db8::1"}}],
+        orthanc_peers=[{"name": "p", "url": "https://pacs2.example.org:8042/"}],
+        pacs_firewall_dicom_cidrs=["10.0.0.0/8", "2001:db8::/32"],
+    )
+    assert errors(data) == []
+
+
+def test_all_errors_reported_at_once():
+    data = base(
+        orthanc_dicom_port=70000,
+        orthanc_http_port="x",
+        pacs_firewall_ssh_port=True,
+        pacs_firewall_backend="iptables",
+        pacs_firewall_admin_cidrs=["10.0.0.1/24", "not-a-net", 5],
+        pacs_firewall_http_cidrs="10.0.0.0/8",
+        pacs_firewall_dicom_cidrs=["2001:db8::/129"],
+        orthanc_modalities=[{"name": "CT1", "host": ""}, {"name": "BAD", "host": "bad_host!"}, "oops"],
+        xnat_dqr_servers=[{"name": "X", "receiver": {}}],
+        orthanc_peers=[{"name": "p", "url": "not a url"}],
+    )
+    found = errors(data)
+    expected_prefixes = [
+        "pacs_firewall_backend: 'iptables'",
+        "orthanc_dicom_port: 70000 (int)",
+        "orthanc_http_port: 'x' (str)",
+        "pacs_firewall_ssh_port: True (bool)",
+        "pacs_firewall_admin_cidrs[0]: '10.0.0.1/24' has host bits set (did you mean 10.0.0.0/24?)",
+        "pacs_firewall_admin_cidrs[1]: 'not-a-net'",
+        "pacs_firewall_admin_cidrs[2]: 5 (int)",
+        "pacs_firewall_http_cidrs: '10.0.0.0/8' (str) is not a list",
+        "pacs_firewall_dicom_cidrs[0]: '2001:db8::/129'",
+        "orthanc_modalities[CT1].host: '' (str)",
+        "orthanc_modalities[BAD].host: 'bad_host!'",
+        "orthanc_modalities[2].host: None",
+        "xnat_dqr_servers[X].receiver.host: None",
+        "orthanc_peers[p].url: has no URL with a host part",
+    ]
+    for prefix in expected_prefixes:
+        assert any(e.startswith(prefix) for e in found), (prefix, found)
+    assert len(found) == len(expected_prefixes)
+
+
+def test_port_collision_and_missing():
+    found = errors(base(orthanc_http_port=4242, pacs_firewall_ssh_port=None))
+    assert found == ["orthanc_http_port: port 4242 is also orthanc_dicom_port", "pacs_firewall_ssh_port: is not set"]
+
+
+@pytest.mark.parametrize("cidr", ["0.0.0.0/0", "::/0"])
+def test_any_source_on_dicom_needs_the_flag(cidr):
+    data = base(pacs_firewall_dicom_cidrs=[cidr])
+    found = errors(data)
+    assert len(found) == 1
+    assert found[0].startswith("pacs_firewall_dicom_cidrs[0]: %s opens the DICOM port to any source" % cidr)
+    data["pacs_firewall_allow_any_dicom_source_i_know_this_is_unsafe"] = True
+    assert errors(data) == []
+    # Any source on the HTTP port is a choice, not an error.
+    assert errors(base(pacs_firewall_http_cidrs=[cidr])) == []
+
+
+def test_flag_must_be_boolean():
+    found = errors(base(pacs_firewall_allow_any_dicom_source_i_know_this_is_unsafe="yes"))
+    assert found == ["pacs_firewall_allow_any_dicom_source_i_know_this_is_unsafe: 'yes' (str) is not a boolean"]
+
+
+@pytest.mark.parametrize("bad", ["a string", 42, None])
+def test_non_dict_input_raises_naming_type(bad):
+    for name in ("pacs_firewall_errors", "pacs_firewall_sources", "pacs_firewall_hostnames"):
+        with pytest.raises(AnsibleFilterError, match=type(bad).__name__):
+            FILTERS[name](bad)
+
+
+def test_sources_rejects_bad_resolved_address():
+    data = base(orthanc_modalities=[{"name": "CT1", "host": "ct1.example.org"}])
+    with pytest.raises(AnsibleFilterError, match=r"orthanc_modalities\[CT1\]\.host: 'garbage'"):
+        sources(data, resolved={"ct1.example.org": ["garbage"]})

@@ -1,0 +1,103 @@
+"""Unit tests of the pacs_smoke role's filters (roles/pacs_smoke/filter_plugins/pacs_smoke.py)."""
+
+import importlib.util
+import os
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SPEC = importlib.util.spec_from_file_location(
+    "pacs_smoke_filters", os.path.join(ROOT, "roles/pacs_smoke/filter_plugins/pacs_smoke.py"))
+MOD = importlib.util.module_from_spec(SPEC)
+SPEC.loader.exec_module(MOD)
+FILTERS = MOD.FilterModule().filters()
+plan = FILTERS["pacs_smoke_plan"]
+
+BASE = {"host": "192.0.2.1", "dicom_aet": "GH_PACS", "dicom_port": 4242,
+        "always_allow_echo": False, "check_called_aet": True,
+        "modalities": [{"name": "CT_ROOM1", "aet": "CT1", "host": "ct", "port": 104},
+                       {"name": "WS", "aet": "WS1", "host": "ws", "port": 104, "allow_find": True},
+                       {"name": "OLD", "aet": "OLD", "host": "old", "port": 104, "expected_offline": True,
+                        "allow_echo": False}],
+        "dicomweb_servers": [{"name": "r", "url": "https://x/", "password": "secret", "smoke_stow": True},
+                             {"name": "s", "url": "https://y/"}]}
+
+
+def test_plan_inbound_outbound_and_refusals():
+    p = plan(dict(BASE))
+    echo = {(c["link"], c["check"]): c for c in p["echo_in"]}
+    assert echo[("CT_ROOM1", "echo_in")]["calling_aet"] == "CT1"
+    assert echo[("CT_ROOM1", "echo_in")]["called_aet"] == "GH_PACS"
+    assert echo[("PP_SMOKE_UNKNOWN", "echo_in_refused")]["expect"] == "reject"
+    wrong = echo[("called AE PP_SMOKE_WRONG", "echo_in_refused")]
+    assert (wrong["calling_aet"], wrong["called_aet"], wrong["expect"]) == ("CT1", "PP_SMOKE_WRONG", "reject")
+    assert ("OLD", "echo_in") not in echo
+    assert [s["link"] for s in p["skipped"]] == ["OLD"]
+    assert [c["link"] for c in p["find_in"]] == ["WS"]
+    assert [(c["modality"], c["expected_offline"]) for c in p["echo_out"]] == [
+        ("CT_ROOM1", False), ("WS", False), ("OLD", True)]
+    assert p["remote_servers"] == [{"name": "r", "smoke_stow": True}, {"name": "s", "smoke_stow": False}]
+    assert "secret" not in repr(p)
+
+
+def test_plan_always_allow_echo_skips_unknown_ae_check():
+    p = plan(dict(BASE, always_allow_echo=True, check_called_aet=False))
+    assert not [c for c in p["echo_in"] if c["check"] == "echo_in_refused"]
+    assert ("OLD", "echo_in") in {(c["link"], c["check"]) for c in p["echo_in"]}
+    assert {"link": "PP_SMOKE_UNKNOWN", "check": "echo_in_refused"}.items() <= p["skipped"][0].items()
+
+
+def test_plan_check_modality_host_skips_inbound_per_modality():
+    p = plan(dict(BASE, check_modality_host=True))
+    assert [c["link"] for c in p["echo_in"]] == ["PP_SMOKE_UNKNOWN", "called AE PP_SMOKE_WRONG"]
+    assert not p["find_in"]
+    assert len(p["echo_out"]) == 3
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("nope", "expected dict"),
+    ({"host": "h", "dicom_aet": "A"}, "missing key 'dicom_port'"),
+    (dict(BASE, modalities={"CT": {}}), "modalities: expected list"),
+    (dict(BASE, modalities=[{"name": "X"}]), "modalities[0]: needs name and aet"),
+    (dict(BASE, always_allow_echo="maybe"), "always_allow_echo: expected a boolean"),
+    (dict(BASE, dicomweb_servers=[{"url": "u"}]), "dicomweb_servers[0]: needs a name"),
+])
+def test_plan_errors_name_the_bad_value(bad, message):
+    with pytest.raises(AnsibleFilterError, match=r".*" + message.replace("[", r"\[").replace("]", r"\]")):
+        plan(bad)
+
+
+RESULTS = [
+    {"link": "CT", "check": "echo_out", "status": "fail", "error": "refused", "duration": 0.1},
+    {"link": "CT", "check": "echo_in", "status": "pass", "error": "", "duration": 0.05},
+    {"link": "MR", "check": "echo_out", "status": "skipped", "error": "offline", "duration": 0},
+    {"link": "DICOMweb", "check": "stow", "status": "fail", "error": "HTTP 401", "duration": 0},
+]
+
+
+def test_matrix_orders_checks_and_counts():
+    m = FILTERS["pacs_smoke_matrix"](RESULTS)
+    assert m["links"] == ["CT", "MR", "DICOMweb"]
+    assert m["checks"] == ["echo_in", "echo_out", "stow"]
+    assert m["cells"]["CT"]["echo_out"]["status"] == "fail"
+    assert "stow" not in m["cells"]["CT"]
+    assert m["counts"] == {"fail": 2, "skipped": 1, "pass": 1}
+
+
+def test_failures_lists_every_failed_check():
+    assert FILTERS["pacs_smoke_failures"](RESULTS) == ["CT echo_out: refused", "DICOMweb stow: HTTP 401"]
+
+
+def test_table_has_a_row_per_result():
+    lines = FILTERS["pacs_smoke_table"](RESULTS)
+    assert lines[0].split()[:3] == ["LINK", "CHECK", "STATUS"]
+    assert len(lines) == 5
+    assert any("FAIL" in line and "HTTP 401" in line for line in lines)
+
+
+def test_result_filters_reject_bad_input():
+    with pytest.raises(AnsibleFilterError, match="missing 'status'"):
+        FILTERS["pacs_smoke_failures"]([{"link": "a", "check": "b"}])
+    with pytest.raises(AnsibleFilterError, match="expected list"):
+        FILTERS["pacs_smoke_matrix"]("x")

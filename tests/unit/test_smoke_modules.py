@@ -1,0 +1,275 @@
+"""Tests of the pacs_smoke modules against real peers: pynetdicom SCPs on loopback and
+real Orthanc 1.10.1 containers (tests/smoke/pps_env.py; names start with pps-)."""
+
+import importlib.util
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+from pynetdicom import AE, evt
+from pynetdicom.sop_class import Verification
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+LIBRARY = os.path.join(ROOT, "roles/pacs_smoke/library")
+sys.path.insert(0, os.path.join(ROOT, "tests/smoke"))
+import pps_env  # noqa: E402  pylint: disable=wrong-import-position
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location("pps_" + name, os.path.join(LIBRARY, name + ".py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+ECHO, FIND = load("dicom_echo"), load("dicom_find")
+OUT, WEB, WRITE = load("orthanc_modality_echo"), load("dicomweb_roundtrip"), load("pacs_smoke_write")
+
+
+def run_module(name, args, check_mode=False):
+    """Run a module as Ansible does (JSON args on stdin) and return its JSON answer."""
+    payload = dict(args, _ansible_check_mode=check_mode)
+    proc = subprocess.run([sys.executable, os.path.join(LIBRARY, name + ".py")],
+                          input=json.dumps({"ANSIBLE_MODULE_ARGS": payload}),
+                          capture_output=True, text=True, timeout=60, check=False)
+    return json.loads(proc.stdout)
+
+
+@pytest.fixture(scope="session")
+def orthanc():
+    env = pps_env.Env()
+    try:
+        yield env.start()
+    finally:
+        env.stop()
+
+
+@pytest.fixture(scope="session")
+def scp():
+    """A pynetdicom Verification SCP on loopback that only knows the calling AE GOOD."""
+    ae = AE(ae_title="LOOP_SCP")
+    ae.add_supported_context(Verification)
+    ae.require_calling_aet = ["GOOD"]
+    server = ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=[(evt.EVT_C_ECHO, lambda e: 0x0000)])
+    yield server.server_address[1]
+    server.shutdown()
+
+
+@pytest.fixture()
+def silent_port():
+    """A TCP port that accepts connections but never answers (a hanging peer)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    yield sock.getsockname()[1]
+    sock.close()
+
+
+def closed_port():
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return port
+
+
+def echo_check(link, port, calling, expect="accept", host="127.0.0.1", called="LOOP_SCP"):
+    return {"link": link, "check": "echo", "host": host, "port": port, "calling_aet": calling,
+            "called_aet": called, "expect": expect, "timeout": None}
+
+
+# --- dicom_echo / dicom_find against a loopback SCP -------------------------------------
+
+def test_echo_maps_accept_reject_refused_and_timeout(scp, silent_port):
+    checks = ECHO.normalise([
+        echo_check("ok", scp, "GOOD"),
+        echo_check("unknown-must-fail", scp, "STRANGER"),
+        echo_check("unknown-refused", scp, "STRANGER", expect="reject"),
+        echo_check("good-must-be-refused", scp, "GOOD", expect="reject"),
+        echo_check("closed", closed_port(), "GOOD"),
+        echo_check("closed-reject", closed_port(), "GOOD", expect="reject"),
+        echo_check("hang", silent_port, "GOOD"),
+    ])
+    res = {r["link"]: r for r in ECHO.run_checks(checks, 1.0, 8, ECHO.run_echo)}
+    assert res["ok"]["status"] == "pass", res["ok"]
+    assert res["unknown-must-fail"]["status"] == "fail"
+    assert "calling AE title not recognised" in res["unknown-must-fail"]["error"]
+    assert res["unknown-refused"]["status"] == "pass"
+    assert res["good-must-be-refused"]["status"] == "fail"
+    assert "must be refused" in res["good-must-be-refused"]["error"]
+    assert res["closed"]["status"] == "fail" and "Connection refused" in res["closed"]["error"]
+    # An unreachable peer is not a refusal: expect=reject must not turn it green.
+    assert res["closed-reject"]["status"] == "fail"
+    assert res["hang"]["status"] == "fail" and res["hang"]["duration"] < 5
+    assert set(res["ok"]) == {"link", "check", "status", "error", "detail", "duration"}
+
+
+def test_echo_module_arguments_and_check_mode(scp):
+    out = run_module("dicom_echo", {"checks": [{"link": "x", "host": "127.0.0.1", "port": scp}]})
+    assert out["failed"] and "calling_aet" in out["msg"]
+    out = run_module("dicom_echo", {"checks": [echo_check("x", scp, "GOOD", expect="maybe")]})
+    assert out["failed"] and "expect" in out["msg"]
+    out = run_module("dicom_echo", {"checks": [echo_check("x", scp, "GOOD")]}, check_mode=True)
+    assert out["results"][0]["status"] == "skipped" and not out["changed"]
+    out = run_module("dicom_echo", {"checks": [echo_check("x", scp, "GOOD"), echo_check("y", scp, "BAD")]})
+    assert [r["status"] for r in out["results"]] == ["pass", "fail"] and out["failed_count"] == 1
+    assert not out.get("failed")
+
+
+# --- against the real Orthanc 1.10.1 -----------------------------------------------------
+
+def test_orthanc_inbound_echo_behaviour(orthanc):
+    """Orthanc 1.10.1 with every DicomAlwaysAllow* false: unknown calling AE -> A-ASSOCIATE-RJ,
+    known AE with AllowEcho false -> association accepted, C-ECHO not answered."""
+    ip = orthanc.pacs_ip
+    checks = ECHO.normalise([
+        echo_check("CT", 4242, "CT1", host=ip, called="PPS_PACS"),
+        echo_check("unknown", 4242, "PP_SMOKE_UNKNOWN", host=ip, called="PPS_PACS", expect="reject"),
+        echo_check("unknown-accept", 4242, "PP_SMOKE_UNKNOWN", host=ip, called="PPS_PACS"),
+        echo_check("noecho", 4242, "NOECHO", host=ip, called="PPS_PACS"),
+        echo_check("wrong-called", 4242, "CT1", host=ip, called="PP_SMOKE_WRONG", expect="reject"),
+    ])
+    res = {r["link"]: r for r in ECHO.run_checks(checks, 3.0, 8, ECHO.run_echo)}
+    assert res["CT"]["status"] == "pass"
+    assert res["unknown"]["status"] == "pass"
+    assert "calling AE title not recognised" in res["unknown-accept"]["error"]
+    assert res["noecho"]["status"] == "fail" and "no response" in res["noecho"]["error"]
+    assert res["wrong-called"]["status"] == "pass" and "called AE title not recognised" in res["wrong-called"]["detail"]
+
+
+def test_orthanc_find_refused_where_echo_succeeds(orthanc):
+    base = {"host": orthanc.pacs_ip, "port": 4242, "called_aet": "PPS_PACS", "timeout": None,
+            "query_level": "STUDY", "study_uid": None}
+    checks = FIND.normalise([dict(base, link="WS", calling_aet="WS1", expect="accept"),
+                             dict(base, link="CT", calling_aet="CT1", expect="accept"),
+                             dict(base, link="CT-refused", calling_aet="CT1", expect="reject")])
+    res = {r["link"]: r for r in FIND.run_checks(checks, 3.0, 8, FIND.run_find)}
+    assert res["WS"]["status"] == "pass" and "0x0000" in res["WS"]["detail"]
+    assert res["CT"]["status"] == "fail" and "aborted" in res["CT"]["error"]
+    assert res["CT-refused"]["status"] == "pass"
+
+
+def test_orthanc_outbound_echo_maps_http_errors(orthanc):
+    params = {"url": orthanc.pacs_url, "username": "smoke", "password": "smoke-secret",
+              "validate_certs": True, "timeout": 2, "max_workers": 8, "checks": [
+                  {"modality": "CT_ROOM1", "link": None, "check": None, "expected_offline": False},
+                  {"modality": "MR_BROKEN", "link": None, "check": None, "expected_offline": False},
+                  {"modality": "US_OLD", "link": None, "check": None, "expected_offline": True},
+                  {"modality": "NOT_CONFIGURED", "link": None, "check": None, "expected_offline": True}]}
+    res = {r["link"]: r for r in OUT.run_checks(params)}
+    assert res["CT_ROOM1"]["status"] == "pass"
+    assert res["MR_BROKEN"]["status"] == "fail" and "HTTP 500" in res["MR_BROKEN"]["error"]
+    assert "Connection refused" in res["MR_BROKEN"]["error"]
+    assert res["US_OLD"]["status"] == "skipped" and "expected_offline" in res["US_OLD"]["error"]
+    # A modality missing from Orthanc is a configuration error, even when expected offline.
+    assert res["NOT_CONFIGURED"]["status"] == "fail" and "HTTP 404" in res["NOT_CONFIGURED"]["error"]
+    res = OUT.run_checks(dict(params, password="wrong"))
+    assert all(r["status"] == "fail" and "HTTP 401" in r["error"] for r in res)
+    res = OUT.run_checks(dict(params, url="http://127.0.0.1:%d" % closed_port()))
+    assert all("not reachable" in r["error"] for r in res)
+
+
+def roundtrip_params(orthanc, **over):
+    params = {"url": orthanc.pacs_url, "dicomweb_root": "/dicom-web/", "username": "smoke",
+              "password": "smoke-secret", "validate_certs": True, "timeout": 3, "run_id": "unit",
+              "link": "DICOMweb", "patient_name": "PP^SMOKETEST", "patient_id_prefix": "PPSMOKE",
+              "remote_servers": [{"name": "research_ok", "smoke_stow": True},
+                                 {"name": "research_badpw", "smoke_stow": True},
+                                 {"name": "archive_nostow", "smoke_stow": False}]}
+    params.update(over)
+    return params
+
+
+def test_dicomweb_roundtrip_and_nothing_left(orthanc):
+    before_remote = set(orthanc.studies("modality"))
+    trip = WEB.Roundtrip(roundtrip_params(orthanc))
+    res = {(r["link"], r["check"]): r for r in trip.run()}
+    for key in [("DICOMweb", c) for c in ("http_auth", "stow", "qido", "wado", "cleanup")]:
+        assert res[key]["status"] == "pass", res[key]
+    assert res[("research_ok", "stow_remote")]["status"] == "pass"
+    assert res[("research_badpw", "stow_remote")]["status"] == "fail"
+    assert "Bad credentials" in res[("research_badpw", "stow_remote")]["error"]
+    assert res[("archive_nostow", "stow_remote")]["status"] == "skipped"
+    # The smoke study is gone from the PACS, by Orthanc's REST API and by QIDO-RS.
+    assert orthanc.studies() == []
+    qido = requests.get(orthanc.pacs_url + "/dicom-web/studies", auth=pps_env.PACS_USER, timeout=3,
+                        params={"StudyInstanceUID": trip.uids["study"]})
+    assert qido.status_code in (200, 204) and qido.content.strip() in (b"", b"[]")
+    # research_ok really received it (the remote copy is not deleted by the module).
+    new = set(orthanc.studies("modality")) - before_remote
+    assert len(new) == 1
+    for study in new:
+        requests.delete("http://%s:8042/studies/%s" % (orthanc.modality_ip, study), auth=pps_env.REMOTE_USER,
+                        timeout=3)
+
+
+def test_dicomweb_cleanup_runs_when_a_middle_step_fails(orthanc, monkeypatch):
+    def broken_wado(self):
+        raise WEB.StepError("injected WADO failure")
+    monkeypatch.setattr(WEB.Roundtrip, "step_wado", broken_wado)
+    trip = WEB.Roundtrip(roundtrip_params(orthanc, remote_servers=[]))
+    res = {r["check"]: r for r in trip.run()}
+    assert res["stow"]["status"] == "pass"
+    assert res["wado"]["status"] == "fail" and "injected" in res["wado"]["error"]
+    assert res["cleanup"]["status"] == "pass"
+    assert orthanc.studies() == []
+
+
+def test_dicomweb_cleanup_removes_leftovers_of_earlier_runs(orthanc):
+    payload, _uids, _pixels = WEB.build_instance("PP^SMOKETEST", "PPSMOKE-crashed-run")
+    requests.post(orthanc.pacs_url + "/instances", data=payload, auth=pps_env.PACS_USER, timeout=3).raise_for_status()
+    assert len(orthanc.studies()) == 1
+    res = {r["check"]: r for r in WEB.Roundtrip(roundtrip_params(orthanc, remote_servers=[])).run()}
+    assert res["cleanup"]["status"] == "pass" and "deleted 2 test studies" in res["cleanup"]["detail"]
+    assert orthanc.studies() == []
+
+
+def test_dicomweb_http_errors(orthanc):
+    res = {r["check"]: r for r in WEB.Roundtrip(roundtrip_params(orthanc, password="wrong")).run()}
+    assert res["http_auth"]["status"] == "pass"
+    assert res["stow"]["status"] == "fail" and "HTTP 401" in res["stow"]["error"]
+    assert res["qido"]["status"] == "skipped" and res["cleanup"]["status"] == "fail"
+    res = {r["check"]: r for r in WEB.Roundtrip(roundtrip_params(orthanc, dicomweb_root="/no-such/")).run()}
+    assert res["stow"]["status"] == "fail" and "HTTP 404" in res["stow"]["error"]
+    res = {r["check"]: r for r in WEB.Roundtrip(roundtrip_params(
+        orthanc, url="http://127.0.0.1:%d" % closed_port(), remote_servers=[])).run()}
+    assert all(r["status"] in ("fail", "skipped") for r in res.values())
+    assert "ConnectionError" in res["http_auth"]["error"]
+
+
+def test_dicomweb_module_check_mode_and_arguments(orthanc):
+    args = roundtrip_params(orthanc)
+    out = run_module("dicomweb_roundtrip", args, check_mode=True)
+    assert {r["status"] for r in out["results"]} == {"skipped"} and orthanc.studies() == []
+    out = run_module("dicomweb_roundtrip", {k: v for k, v in args.items() if k != "run_id"})
+    assert out["failed"] and "run_id" in out["msg"]
+    assert "smoke-secret" not in json.dumps(run_module("dicomweb_roundtrip", dict(args, remote_servers=[])))
+
+
+def test_write_module(tmp_path):
+    run = tmp_path / "inv" / "20250101T000000Z"
+    changed, paths = WRITE.write_files(str(run), {"h.json": "{}", "h.html": "<p>x</p>"}, 0o644,
+                                       str(tmp_path / "inv" / "latest"), False)
+    assert changed and len(paths) == 2
+    assert os.readlink(tmp_path / "inv" / "latest") == "20250101T000000Z"
+    assert (tmp_path / "inv" / "latest" / "h.html").read_text() == "<p>x</p>\n"
+    assert WRITE.write_files(str(run), {"h.json": "{}", "h.html": "<p>x</p>"}, 0o644,
+                             str(tmp_path / "inv" / "latest"), False)[0] is False
+    with pytest.raises(ValueError):
+        WRITE.write_files(str(run), {"../evil": "x"}, 0o644, None, False)
+    assert WRITE.write_files(str(tmp_path / "new"), {"a": "b"}, 0o644, None, True)[0] is True
+    assert not (tmp_path / "new").exists()
+
+
+def test_echo_runs_concurrently(scp, silent_port):
+    """Four hanging peers with a 1 s timeout take about 1 s together, not 4 s."""
+    checks = ECHO.normalise([echo_check("h%d" % i, silent_port, "GOOD") for i in range(4)])
+    start = time.monotonic()
+    res = ECHO.run_checks(checks, 1.0, 8, ECHO.run_echo)
+    assert all(r["status"] == "fail" for r in res)
+    assert time.monotonic() - start < 3

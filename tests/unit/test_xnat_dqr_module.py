@@ -1,0 +1,249 @@
+"""The xnat_dqr module run as Ansible runs it (a subprocess with an args file) against the
+XNAT double on loopback."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+import requests
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MODULE = os.path.join(ROOT, "roles", "xnat_dqr", "library", "xnat_dqr.py")
+sys.path.insert(0, os.path.join(ROOT, "tests", "xnat_double"))
+import doublectl  # noqa: E402
+
+WINDOWS = [
+    {"dayOfWeek": "MONDAY", "availabilityStart": "19:00", "availabilityEnd": "00:00", "threads": 2,
+     "utilizationPercent": 80},
+    {"dayOfWeek": "TUESDAY", "availabilityStart": "19:00", "availabilityEnd": "00:00", "threads": 2,
+     "utilizationPercent": 80},
+]
+
+
+@pytest.fixture(scope="module")
+def double():
+    instance = doublectl.Double()
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture
+def xnat(double):
+    double.reset()
+    return double
+
+
+def args_for(double, **changes):
+    args = {"name": "XNAT_RESEARCH", "url": double.url, "username": double.admin[0],
+            "password": double.admin[1], "timeout": 5, "pacs_ae_title": "GH_PACS",
+            "pacs_host": "pacs1.test", "pacs_port": 4242, "pacs_label": "GH_PACS",
+            "queryable": True, "storable": True, "default_query_retrieve": True,
+            "receiver_aet": "XNAT_RESEARCH", "receiver_port": doublectl.free_port(),
+            "windows": WINDOWS, "dqr_settings": {"dqrCallingAe": "XNAT_RESEARCH", "notifyAdminOnImport": True}}
+    args.update(changes)
+    return args
+
+
+def run(args, check=False, tmp_path=None):
+    payload = dict(args)
+    if check:
+        payload["_ansible_check_mode"] = True
+    path = os.path.join(str(tmp_path), "args.json")
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump({"ANSIBLE_MODULE_ARGS": payload}, handle)
+    proc = subprocess.run([sys.executable, MODULE, path], capture_output=True, text=True, timeout=60)
+    try:
+        return json.loads(proc.stdout)
+    except ValueError:
+        raise AssertionError("module output is not JSON: %s %s" % (proc.stdout, proc.stderr)) from None
+
+
+def admin_get(double, path):
+    resp = requests.get(double.url + path, auth=double.admin, timeout=5)
+    resp.raise_for_status()
+    return resp.json()
+
+
+def test_first_run_creates_second_changes_nothing(xnat, tmp_path):
+    args = args_for(xnat)
+    first = run(args, tmp_path=tmp_path)
+    assert first.get("failed") is not True, first
+    assert first["changed"] is True
+    assert first["pacs_id"] > 1 and first["receiver_id"] > 1
+    pacs = admin_get(xnat, "/xapi/pacs/%d" % first["pacs_id"])
+    assert (pacs["aeTitle"], pacs["host"], pacs["queryRetrievePort"], pacs["label"]) == \
+        ("GH_PACS", "pacs1.test", 4242, "GH_PACS")
+    assert pacs["defaultQueryRetrievePacs"] is True and pacs["ormStrategySpringBeanId"] == "dicomOrmStrategy"
+    receiver = admin_get(xnat, "/xapi/dicomscp/%d" % first["receiver_id"])
+    assert (receiver["aeTitle"], receiver["port"], receiver["identifier"], receiver["enabled"]) == \
+        ("XNAT_RESEARCH", args["receiver_port"], "dqrObjectIdentifier", True)
+    days = admin_get(xnat, "/xapi/pacs/%d/availability" % first["pacs_id"])
+    assert [(w["availabilityStart"], w["threads"]) for w in days["MONDAY"]] == [("19:00", 2)]
+    assert days["WEDNESDAY"] == []
+    settings = admin_get(xnat, "/xapi/dqr/settings")
+    assert settings["dqrCallingAe"] == "XNAT_RESEARCH" and settings["notifyAdminOnImport"] is True
+
+    writes_before = len(xnat.writes())
+    second = run(args, tmp_path=tmp_path)
+    assert second["changed"] is False, second["changes"]
+    assert second["summary"].endswith("up to date")
+    assert (second["pacs_id"], second["receiver_id"]) == (first["pacs_id"], first["receiver_id"])
+    assert len(xnat.writes()) == writes_before
+
+    run(args, tmp_path=tmp_path)
+    assert len(admin_get(xnat, "/xapi/pacs")) == 1
+    assert len([s for s in admin_get(xnat, "/xapi/dicomscp") if s["aeTitle"] == "XNAT_RESEARCH"]) == 1
+
+
+def test_default_windows_are_seven_full_days(xnat, tmp_path):
+    result = run(args_for(xnat, windows=[]), tmp_path=tmp_path)
+    days = admin_get(xnat, "/xapi/pacs/%d/availability" % result["pacs_id"])
+    assert all([(w["availabilityStart"], w["availabilityEnd"]) for w in days[d]] == [("00:00", "00:00")]
+               for d in days)
+
+
+def test_host_change_updates_in_place(xnat, tmp_path):
+    args = args_for(xnat)
+    first = run(args, tmp_path=tmp_path)
+    moved = run(dict(args, pacs_host="pacs2.test"), tmp_path=tmp_path)
+    assert moved["changed"] is True
+    assert moved["pacs_id"] == first["pacs_id"]
+    assert moved["changes"] == ["update PACS GH_PACS (id %d): host 'pacs1.test' -> 'pacs2.test'" % first["pacs_id"]]
+    assert [p["host"] for p in admin_get(xnat, "/xapi/pacs")] == ["pacs2.test"]
+    writes = xnat.writes()
+    assert writes[-1] == {"method": "PUT", "path": "/xapi/pacs/%d" % first["pacs_id"], "status": 200}
+
+
+def test_schedule_change_deletes_before_adding_and_updates(xnat, tmp_path):
+    args = args_for(xnat)
+    first = run(args, tmp_path=tmp_path)
+    new = [dict(WINDOWS[0], threads=4),   # same span: update in place
+           {"dayOfWeek": "TUESDAY", "availabilityStart": "18:00", "availabilityEnd": "00:00", "threads": 1,
+            "utilizationPercent": 100}]   # overlaps the old Tuesday window: delete first
+    result = run(dict(args, windows=new), tmp_path=tmp_path)
+    assert result.get("failed") is not True, result
+    assert result["changes"] == ["remove window TUESDAY 19:00-24:00 threads 2 utilization 80%",
+                                 "update window MONDAY 19:00-24:00 threads 4 utilization 80%",
+                                 "add window TUESDAY 18:00-24:00 threads 1 utilization 100%"]
+    days = admin_get(xnat, "/xapi/pacs/%d/availability" % first["pacs_id"])
+    assert [(w["availabilityStart"], w["threads"]) for w in days["TUESDAY"]] == [("18:00", 1)]
+    assert run(dict(args, windows=new), tmp_path=tmp_path)["changed"] is False
+
+
+def test_check_mode_writes_nothing_and_reports_diff(xnat, tmp_path):
+    args = args_for(xnat)
+    planned = run(args, check=True, tmp_path=tmp_path)
+    assert planned["changed"] is True
+    assert planned["pacs_id"] is None
+    assert "create PACS GH_PACS (GH_PACS@pacs1.test:4242)" in planned["changes"]
+    assert planned["diff"]["before"]["pacs"] is None
+    assert planned["diff"]["after"]["pacs"]["host"] == "pacs1.test"
+    assert xnat.writes() == []
+    run(args, tmp_path=tmp_path)
+    count = len(xnat.writes())
+    planned = run(dict(args, pacs_host="pacs9.test", dqr_settings={"dqrCallingAe": "OTHER"}),
+                  check=True, tmp_path=tmp_path)
+    assert planned["changed"] is True and len(planned["changes"]) == 2
+    assert planned["diff"]["before"]["pacs"]["host"] == "pacs1.test"
+    assert len(xnat.writes()) == count
+
+
+def test_disabled_receiver_is_enabled_and_identifier_fixed(xnat, tmp_path):
+    args = args_for(xnat)
+    created = requests.post(xnat.url + "/xapi/dicomscp", auth=xnat.admin, timeout=5, json={
+        "aeTitle": "XNAT_RESEARCH", "port": args["receiver_port"], "enabled": False}).json()
+    result = run(args, tmp_path=tmp_path)
+    assert result["receiver_id"] == created["id"]
+    receiver = admin_get(xnat, "/xapi/dicomscp/%d" % created["id"])
+    assert receiver["enabled"] is True and receiver["identifier"] == "dqrObjectIdentifier"
+
+
+def test_settings_compare_normalised(xnat, tmp_path):
+    args = args_for(xnat, dqr_settings={"dqrMaxPacsRequestAttempts": 5, "allowAllUsersToUseDqr": False})
+    result = run(args, tmp_path=tmp_path)
+    assert not any("settings" in c for c in result["changes"])
+
+
+def test_500_on_create_explains_disabled_pacs(xnat, tmp_path):
+    requests.post(xnat.url + "/xapi/pacs", auth=xnat.admin, timeout=5, json={
+        "aeTitle": "OLD", "host": "old.test", "label": "GH_PACS", "enabled": False,
+        "ormStrategySpringBeanId": "dicomOrmStrategy"}).raise_for_status()
+    result = run(args_for(xnat), tmp_path=tmp_path)
+    assert result["failed"] is True
+    assert result["msg"].startswith("XNAT XNAT_RESEARCH (%s): POST /xapi/pacs failed with HTTP 500." % xnat.url)
+    assert "disabled state" in result["msg"]
+
+
+def test_401_names_the_vault(xnat, tmp_path):
+    result = run(args_for(xnat, password="wrong"), tmp_path=tmp_path)
+    assert result["failed"] is True
+    assert "XNAT XNAT_RESEARCH (%s): GET /xapi/pacs failed with HTTP 401" % xnat.url in result["msg"]
+    assert "vaulted password" in result["msg"]
+    assert "wrong" not in json.dumps(result).replace("password", "")
+
+
+def test_403_needs_site_admin(xnat, tmp_path):
+    result = run(args_for(xnat, username=xnat.user[0], password=xnat.user[1]), tmp_path=tmp_path)
+    assert result["failed"] is True
+    assert "POST /xapi/pacs failed with HTTP 403" in result["msg"]
+    assert "'bob' must be a site administrator" in result["msg"]
+
+
+def test_injected_500_on_put(xnat, tmp_path):
+    args = args_for(xnat)
+    run(args, tmp_path=tmp_path)
+    xnat.test_call("POST", "/test/fault", {"status": 500, "count": 1, "method": "PUT", "path": "/xapi/pacs"})
+    result = run(dict(args, pacs_host="pacs3.test"), tmp_path=tmp_path)
+    assert result["failed"] is True
+    assert "PUT /xapi/pacs/" in result["msg"] and "refused the update" in result["msg"]
+    assert result["changes"]  # what was attempted is reported
+
+
+def test_unreachable(tmp_path):
+    port = doublectl.free_port()
+    args = args_for(type("D", (), {"url": "http://127.0.0.1:%d" % port, "admin": ("a", "b")}))
+    result = run(args, tmp_path=tmp_path)
+    assert result["failed"] is True
+    assert "GET /xapi/pacs failed with no answer" in result["msg"]
+    assert "check the url, DNS and any firewall" in result["msg"]
+
+
+def test_timeout(tmp_path):
+    """A server that accepts and never answers: the configured timeout applies."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(5)
+    try:
+        url = "http://127.0.0.1:%d" % sock.getsockname()[1]
+        args = args_for(type("D", (), {"url": url, "admin": ("a", "b")}), timeout=1)
+        result = run(args, tmp_path=tmp_path)
+    finally:
+        sock.close()
+    assert result["failed"] is True
+    assert "no answer within 1s" in result["msg"]
+
+
+@pytest.mark.parametrize("changes,fragment", [
+    ({"url": "xnat.test"}, "url must start with http:// or https://"),
+    ({"receiver_port": 70000}, "receiver_port must be 1-65535"),
+    ({"pacs_port": "abc"}, "pacs_port"),
+    ({"pacs_label": None}, "missing required arguments: pacs_label"),
+    ({"timeout": 0}, "timeout must be a positive number"),
+    ({"windows": [{"dayOfWeek": "MONDAY", "availabilityStart": "08:00", "availabilityEnd": "12:00"},
+                  {"dayOfWeek": "MONDAY", "availabilityStart": "11:00", "availabilityEnd": "13:00"}]},
+     "windows overlap"),
+])
+def test_argument_errors(xnat, tmp_path, changes, fragment):
+    args = args_for(xnat)
+    for key, value in changes.items():
+        if value is None:
+            args.pop(key)
+        else:
+            args[key] = value
+    result = run(args, tmp_path=tmp_path)
+    assert result["failed"] is True
+    assert fragment in result["msg"]
+    assert xnat.writes() == []
