@@ -23,6 +23,8 @@ description:
   - C(orthanc_dicomweb_servers) turns a list of servers into C(DicomWeb.Servers) object form.
   - C(orthanc_registered_users) turns a list of users into C(RegisteredUsers).
   - C(orthanc_config_errors) validates the orthanc role's settings and returns every problem found.
+  - C(orthanc_live_changes) compares two configurations and returns whether Orthanc must restart and the REST calls that apply modality, peer and DICOMweb-server changes live.
+  - C(orthanc_parse_config) parses a rendered orthanc.json (with // comment lines), {} when missing or unreadable.
   - C(orthanc_redact) masks every password in an Orthanc configuration, for diffs and a readable copy.
   - C(dicom_ae_title_error) returns why a value is not a valid AE title, or an empty string.
 options:
@@ -511,6 +513,68 @@ def orthanc_redact(config):
     return walk(config)
 
 
+# Sections Orthanc can change at run time through its REST API: (path in the
+# configuration, REST collection). Everything else is read at start-up only.
+_LIVE_SECTIONS = ((("DicomModalities",), "/modalities"),
+                  (("OrthancPeers",), "/peers"),
+                  (("DicomWeb", "Servers"), "servers"))
+
+
+def _without_live_sections(config):
+    stripped = {k: v for k, v in config.items() if k not in ("DicomModalities", "OrthancPeers")}
+    if isinstance(stripped.get("DicomWeb"), dict):
+        stripped["DicomWeb"] = {k: v for k, v in stripped["DicomWeb"].items() if k != "Servers"}
+    return stripped
+
+
+def orthanc_live_changes(previous, new):
+    """Compare two Orthanc configurations and say how to apply the change.
+
+    Returns ``{"restart": bool, "calls": [...]}``. ``restart`` is true when a
+    key that Orthanc reads only at start-up differs (or there is no previous
+    configuration). ``calls`` lists the REST calls that apply changed modalities,
+    peers and DICOMweb servers to a running Orthanc: ``{"method", "path",
+    "body", "secret"}`` with ``path`` relative to Orthanc's root URL.
+    """
+    if not isinstance(previous, dict) or not isinstance(new, dict):
+        raise AnsibleFilterError("orthanc_live_changes expects two dicts, got "
+                                 f"{type(previous).__name__} and {type(new).__name__}")
+    restart = not previous or _without_live_sections(previous) != _without_live_sections(new)
+    root = str((new.get("DicomWeb") or {}).get("Root", "/dicom-web/")).rstrip("/")
+    calls = []
+    for path, collection in _LIVE_SECTIONS:
+        old, cur = previous, new
+        for key in path:
+            old = (old or {}).get(key) or {}
+            cur = (cur or {}).get(key) or {}
+        base = f"{root}/servers" if collection == "servers" else collection
+        secret = collection != "/modalities"
+        for name in sorted(cur):
+            if old.get(name) != cur[name]:
+                calls.append({"method": "PUT", "path": f"{base}/{name}", "body": cur[name], "secret": secret})
+        for name in sorted(set(old) - set(cur)):
+            calls.append({"method": "DELETE", "path": f"{base}/{name}", "body": None, "secret": False})
+    return {"restart": restart, "calls": calls}
+
+
+def orthanc_parse_config(text):
+    """Parse an orthanc.json as the role renders it (``//`` comment lines allowed).
+
+    Returns {} for an empty or unreadable text, so a missing file reads as "no
+    previous configuration".
+    """
+    import json
+
+    if not isinstance(text, str) or not text.strip():
+        return {}
+    try:
+        value = json.loads("".join(line for line in text.splitlines(True)
+                                   if not line.lstrip().startswith("//")))
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 class FilterModule:
     """Filters for Orthanc's configuration structures."""
 
@@ -523,4 +587,6 @@ class FilterModule:
             "orthanc_config_errors": orthanc_config_errors,
             "dicom_ae_title_error": dicom_ae_title_error,
             "orthanc_redact": orthanc_redact,
+            "orthanc_live_changes": orthanc_live_changes,
+            "orthanc_parse_config": orthanc_parse_config,
         }

@@ -46,7 +46,7 @@ def errors(**overrides):
 def test_all_filters_registered():
     assert set(F) == {"orthanc_modalities", "orthanc_peers", "orthanc_dicomweb_servers",
                       "orthanc_registered_users", "orthanc_config_errors", "dicom_ae_title_error",
-                      "orthanc_redact"}
+                      "orthanc_redact", "orthanc_live_changes", "orthanc_parse_config"}
 
 
 def test_modalities_object_form_with_defaults_and_permissions():
@@ -264,3 +264,62 @@ def test_native_https_refused_where_the_package_cannot_serve_it():
     found = errors(orthanc_https_certificate=pem, orthanc_https_native_supported=False)
     assert len(found) == 1 and "cannot serve HTTPS" in found[0] and "container" in found[0]
     assert errors(orthanc_https_certificate=pem, orthanc_https_native_supported=True) == []
+
+
+BASE_CONFIG = {
+    "DicomAet": "GH", "HttpPort": 8042,
+    "DicomModalities": {"CT": {"AET": "CT1", "Host": "h", "Port": 104}},
+    "OrthancPeers": {"backup": {"Url": "u", "Username": "p", "Password": "s"}},
+    "DicomWeb": {"Enable": True, "Root": "/dicom-web/", "Servers": {"r": {"Url": "x"}}},
+}
+
+
+def with_changes(**sections):
+    import copy
+    config = copy.deepcopy(BASE_CONFIG)
+    for key, value in sections.items():
+        if key == "Servers":
+            config["DicomWeb"]["Servers"] = value
+        else:
+            config[key] = value
+    return config
+
+
+def test_live_changes_nothing_changed():
+    assert F["orthanc_live_changes"](BASE_CONFIG, with_changes()) == {"restart": False, "calls": []}
+
+
+def test_live_changes_added_changed_and_removed_modalities_without_restart():
+    new = with_changes(DicomModalities={"CT": {"AET": "CT1", "Host": "h2", "Port": 104},
+                                        "MR": {"AET": "MR1", "Host": "m", "Port": 104}})
+    result = F["orthanc_live_changes"](BASE_CONFIG, new)
+    assert result["restart"] is False
+    assert result["calls"] == [
+        {"method": "PUT", "path": "/modalities/CT", "body": new["DicomModalities"]["CT"], "secret": False},
+        {"method": "PUT", "path": "/modalities/MR", "body": new["DicomModalities"]["MR"], "secret": False}]
+    removed = F["orthanc_live_changes"](new, BASE_CONFIG)["calls"]
+    assert {"method": "DELETE", "path": "/modalities/MR", "body": None, "secret": False} in removed
+
+
+def test_live_changes_peers_and_dicomweb_servers_are_secret_calls():
+    new = with_changes(OrthancPeers={}, Servers={"r": {"Url": "x", "Password": "pw"}})
+    calls = F["orthanc_live_changes"](BASE_CONFIG, new)["calls"]
+    assert {"method": "PUT", "path": "/dicom-web/servers/r", "body": {"Url": "x", "Password": "pw"},
+            "secret": True} in calls
+    assert {"method": "DELETE", "path": "/peers/backup", "body": None, "secret": False} in calls
+
+
+def test_live_changes_other_keys_need_a_restart():
+    assert F["orthanc_live_changes"](BASE_CONFIG, with_changes(DicomAet="NEW"))["restart"] is True
+    new = with_changes()
+    new["DicomWeb"]["Root"] = "/dw/"
+    assert F["orthanc_live_changes"](BASE_CONFIG, new)["restart"] is True
+    assert F["orthanc_live_changes"]({}, BASE_CONFIG)["restart"] is True
+    with pytest.raises(AnsibleFilterError):
+        F["orthanc_live_changes"](None, BASE_CONFIG)
+
+
+def test_parse_config_with_comments_and_garbage():
+    assert F["orthanc_parse_config"]("//\n// Ansible managed\n{\"DicomAet\": \"X\"}\n") == {"DicomAet": "X"}
+    assert F["orthanc_parse_config"]("") == {} and F["orthanc_parse_config"]("{broken") == {}
+    assert F["orthanc_parse_config"]("[1]") == {}

@@ -1,10 +1,18 @@
 """What an administrator sees on a converged Orthanc host (default scenario)."""
 
+import http.server
+import json
+import pathlib
 import ssl
+import threading
+import time
+import urllib.parse
 
 import pytest
 import requests
 from conftest import read_orthanc_json
+from pydicom import dcmread
+from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
 from pynetdicom import AE
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind, Verification
@@ -185,3 +193,41 @@ def test_dicom_tls(host, address, config, hostvars, tmp_path):
     assert assoc.is_established
     assert assoc.send_c_echo().Status == 0
     assoc.release()
+
+
+def test_webhook_posts_every_stored_instance(address, base_url, admin, hostvars):
+    """The on-stored-instance webhook POSTs the instance's ids to the configured URL."""
+    received = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server's naming)
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.path, dict(self.headers), json.loads(body)))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    url = urllib.parse.urlsplit(hostvars["orthanc_webhook_url"])
+    server = http.server.HTTPServer((url.hostname, url.port), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    data = pathlib.Path(get_testdata_file("CT_small.dcm")).read_bytes()
+    stored = requests.post(f"{base_url}/instances", data=data, auth=admin, timeout=10, verify=False)
+    try:
+        assert stored.status_code == 200
+        deadline = time.time() + 15
+        while not received and time.time() < deadline:
+            time.sleep(0.2)
+        assert received, "no webhook POST arrived within 15 s"
+        path, headers, event = received[0]
+        assert path == url.path
+        assert headers["X-Source"] == "pacs-provisioner"
+        assert event["event"] == "StoredInstance"
+        assert event["instanceId"] == stored.json()["ID"]
+        assert event["sopInstanceUid"] == dcmread(get_testdata_file("CT_small.dcm")).SOPInstanceUID
+        assert event["orthanc"] == hostvars["orthanc_dicom_aet"]
+    finally:
+        server.shutdown()
+        requests.delete(f"{base_url}/studies/{stored.json()['ParentStudy']}", auth=admin, timeout=10, verify=False)
