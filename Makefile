@@ -8,7 +8,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 DEMO_VAULT := inventories/demo/.vault-password-demo-only
 SCENARIOS ?= default container
 
-.PHONY: setup demo demo-down test lint unit molecule check
+.PHONY: setup demo demo-down test lint validate unit molecule check
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -23,11 +23,16 @@ demo-down: setup
 	ansible-playbook playbooks/demo-up.yml -e demo_state=absent
 
 ## Everything CI runs: lint, unit tests, molecule scenarios.
-test: setup lint unit molecule
+test: setup lint validate unit molecule
 
 lint:
 	yamllint -s .
 	ansible-lint
+
+INVENTORIES ?= $(wildcard inventories/*/)
+## Check every hospital inventory offline (no host contacted); lists every problem.
+validate: setup
+	python scripts/validate.py $(INVENTORIES)
 
 unit:
 	python -m pytest tests

@@ -47,6 +47,11 @@ _value:
   type: raw
 """
 
+def _type_name(value):
+    """The built-in type a value is (Ansible wraps str, dict, ... in tagged subclasses)."""
+    return next(t.__name__ for t in type(value).__mro__ if t.__module__ == "builtins")
+
+
 # Modality keys of the inventory -> Orthanc's object form, with defaults.
 _MODALITY_FLAGS = {
     "allow_echo": ("AllowEcho", True),
@@ -139,11 +144,11 @@ def _require_list(value, name):
     if value is None:
         return []
     if not isinstance(value, (list, tuple)):
-        raise AnsibleFilterError(f"{name} expects a list, got {type(value).__name__}: {value!r}")
+        raise AnsibleFilterError(f"{name} expects a list, got {_type_name(value)}: {value!r}")
     for item in value:
         if not isinstance(item, dict):
             raise AnsibleFilterError(f"{name} expects a list of dicts, got an item of type "
-                                     f"{type(item).__name__}: {item!r}")
+                                     f"{_type_name(item)}: {item!r}")
     return value
 
 
@@ -155,7 +160,7 @@ def dicom_ae_title_error(value):
     spaces are refused too: DICOM ignores them, so they hide mismatches.
     """
     if not isinstance(value, str):
-        return f"must be a string, got {type(value).__name__} {value!r}"
+        return f"must be a string, got {_type_name(value)} {value!r}"
     if not value.strip():
         return f"{value!r} is empty or only spaces; an AE title needs 1-16 characters"
     if len(value) > 16:
@@ -284,12 +289,12 @@ def _check_list(settings, variable, errors):
     if value is None:
         return []
     if not isinstance(value, list):
-        errors.append(f"{variable}: must be a list, got {type(value).__name__}")
+        errors.append(f"{variable}: must be a list, got {_type_name(value)}")
         return []
     good = []
     for index, item in enumerate(value):
         if not isinstance(item, dict):
-            errors.append(f"{variable}[#{index}]: must be a dict, got {type(item).__name__} {item!r}")
+            errors.append(f"{variable}[#{index}]: must be a dict, got {_type_name(item)} {item!r}")
         else:
             good.append((index, item))
     return good
@@ -399,7 +404,7 @@ def _user_errors(settings, errors):
 def _extra_config_errors(settings, errors):
     extra = settings.get("orthanc_extra_config") or {}
     if not isinstance(extra, dict):
-        errors.append(f"orthanc_extra_config: must be a dict, got {type(extra).__name__}")
+        errors.append(f"orthanc_extra_config: must be a dict, got {_type_name(extra)}")
         return
     managed_lower = {key.lower(): (key, var) for key, var in MANAGED_KEYS.items()}
     for key in extra:
@@ -425,7 +430,7 @@ def orthanc_config_errors(settings):
     cross-field: they complement the type checks of meta/argument_specs.yml.
     """
     if not isinstance(settings, dict):
-        raise AnsibleFilterError(f"orthanc_config_errors expects a dict, got {type(settings).__name__}")
+        raise AnsibleFilterError(f"orthanc_config_errors expects a dict, got {_type_name(settings)}")
     errors = []
     aet = settings.get("orthanc_dicom_aet")
     problem = dicom_ae_title_error(aet)
@@ -499,7 +504,7 @@ def orthanc_redact(config):
     ``--diff`` output and kept readable on disk.
     """
     if not isinstance(config, dict):
-        raise AnsibleFilterError(f"orthanc_redact expects a dict, got {type(config).__name__}")
+        raise AnsibleFilterError(f"orthanc_redact expects a dict, got {_type_name(config)}")
 
     def walk(value, key=None):
         if isinstance(value, dict):
@@ -538,7 +543,7 @@ def orthanc_live_changes(previous, new):
     """
     if not isinstance(previous, dict) or not isinstance(new, dict):
         raise AnsibleFilterError("orthanc_live_changes expects two dicts, got "
-                                 f"{type(previous).__name__} and {type(new).__name__}")
+                                 f"{_type_name(previous)} and {_type_name(new)}")
     restart = not previous or _without_live_sections(previous) != _without_live_sections(new)
     root = str((new.get("DicomWeb") or {}).get("Root", "/dicom-web/")).rstrip("/")
     calls = []

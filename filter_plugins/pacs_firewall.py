@@ -16,6 +16,11 @@ from urllib.parse import urlsplit
 
 from ansible.errors import AnsibleFilterError
 
+
+def _type_name(value):
+    """The built-in type a value is (Ansible wraps str, dict, ... in tagged subclasses)."""
+    return next(t.__name__ for t in type(value).__mro__ if t.__module__ == "builtins")
+
 DOCUMENTATION = r"""
 name: pacs_firewall_sources
 short_description: Source sets and validation for the pacs_firewall role
@@ -92,7 +97,7 @@ _ANY_FLAG = "pacs_firewall_allow_any_dicom_source_i_know_this_is_unsafe"
 def _require_mapping(data, filter_name):
     if not isinstance(data, Mapping):
         raise AnsibleFilterError(
-            "%s expects a dict of variables, got %r (%s)" % (filter_name, data, type(data).__name__)
+            "%s expects a dict of variables, got %r (%s)" % (filter_name, data, _type_name(data))
         )
 
 
@@ -170,7 +175,7 @@ def _port_errors(data):
         elif isinstance(value, str) and value.strip().isdigit():
             port = int(value.strip())
         if port is None or not 1 <= port <= 65535:
-            errors.append("%s: %r (%s) is not a TCP port (1-65535)" % (key, value, type(value).__name__))
+            errors.append("%s: %r (%s) is not a TCP port (1-65535)" % (key, value, _type_name(value)))
             continue
         if port in seen:
             errors.append("%s: port %d is also %s" % (key, port, seen[port]))
@@ -182,17 +187,17 @@ def _cidr_errors(data):
     errors = []
     allow_any = data.get(_ANY_FLAG, False)
     if not isinstance(allow_any, bool):
-        errors.append("%s: %r (%s) is not a boolean" % (_ANY_FLAG, allow_any, type(allow_any).__name__))
+        errors.append("%s: %r (%s) is not a boolean" % (_ANY_FLAG, allow_any, _type_name(allow_any)))
         allow_any = False
     for key in _CIDR_LISTS:
         items = _list(data, key)
         if not isinstance(items, list):
-            errors.append("%s: %r (%s) is not a list" % (key, items, type(items).__name__))
+            errors.append("%s: %r (%s) is not a list" % (key, items, _type_name(items)))
             continue
         for index, item in enumerate(items):
             label = "%s[%s]" % (key, index)
             if not isinstance(item, str):
-                errors.append("%s: %r (%s) is not a CIDR string" % (label, item, type(item).__name__))
+                errors.append("%s: %r (%s) is not a CIDR string" % (label, item, _type_name(item)))
                 continue
             try:
                 net = ipaddress.ip_network(item.strip(), strict=False)
@@ -216,12 +221,12 @@ def _host_errors(data):
     for key in ("orthanc_modalities", "orthanc_dependent_modalities", "xnat_dqr_servers", "orthanc_peers"):
         items = _list(data, key)
         if not isinstance(items, list):
-            errors.append("%s: %r (%s) is not a list" % (key, items, type(items).__name__))
+            errors.append("%s: %r (%s) is not a list" % (key, items, _type_name(items)))
     for _services, label, host in _host_entries(data):
         if label.startswith("orthanc_peers") and host is None:
             errors.append("%s: has no URL with a host part" % label)
         elif not isinstance(host, str) or not host.strip():
-            errors.append("%s: %r (%s) is not a host name or IP address" % (label, host, type(host).__name__))
+            errors.append("%s: %r (%s) is not a host name or IP address" % (label, host, _type_name(host)))
         elif not _is_ip(host.strip()) and not _HOSTNAME_RE.match(host.strip()):
             errors.append("%s: %r is neither an IP address nor a valid host name" % (label, host))
     return errors
@@ -255,14 +260,14 @@ def pacs_firewall_resolve(entries):
     if not isinstance(entries, list):
         raise AnsibleFilterError(
             "pacs_firewall_resolve expects the list from pacs_firewall_hostnames, got %r (%s)"
-            % (entries, type(entries).__name__)
+            % (entries, _type_name(entries))
         )
     addresses = {}
     errors = []
     for entry in entries:
         if not isinstance(entry, Mapping) or not isinstance(entry.get("name"), str):
             raise AnsibleFilterError(
-                "pacs_firewall_resolve: entry %r (%s) has no 'name'" % (entry, type(entry).__name__)
+                "pacs_firewall_resolve: entry %r (%s) has no 'name'" % (entry, _type_name(entry))
             )
         name = entry["name"]
         if name not in addresses:
@@ -287,7 +292,7 @@ def _add(bucket, text, origin):
         net = ipaddress.ip_network(str(text).strip(), strict=False)
     except ValueError as exc:
         raise AnsibleFilterError("pacs_firewall_sources: %s: %r (%s) is not an address or network" % (
-            origin, text, type(text).__name__)) from exc
+            origin, text, _type_name(text))) from exc
     bucket["ipv%d" % net.version].append(net)
 
 
@@ -308,16 +313,16 @@ def pacs_firewall_sources(data, resolved=None, management=None):
     resolved = resolved or {}
     if not isinstance(resolved, Mapping):
         raise AnsibleFilterError("pacs_firewall_sources: resolved=%r (%s) is not a dict" % (
-            resolved, type(resolved).__name__))
+            resolved, _type_name(resolved)))
     management = management or []
     if not isinstance(management, list):
         raise AnsibleFilterError("pacs_firewall_sources: management=%r (%s) is not a list" % (
-            management, type(management).__name__))
+            management, _type_name(management)))
     buckets = {svc: {"ipv4": [], "ipv6": []} for svc in ("dicom", "http", "ssh")}
     for services, label, host in _host_entries(data):
         if not isinstance(host, str) or not host.strip():
             raise AnsibleFilterError("pacs_firewall_sources: %s: %r (%s) is not a host" % (
-                label, host, type(host).__name__))
+                label, host, _type_name(host)))
         host = host.strip()
         if _is_ip(host):
             addrs = [host]
