@@ -107,12 +107,22 @@ def _load_preflight():
     return _PREFLIGHT_CACHE[0]
 
 
+_VALIDATORS, _SPECS = {}, {}
+
+
+def _validator(options):
+    key = id(options)
+    if key not in _VALIDATORS:
+        _VALIDATORS[key] = (options, ArgumentSpecValidator(options))
+    return _VALIDATORS[key][1]
+
+
 def _spec_errors(spec, values):
     """Ansible's own argument spec validation, one variable (and one list item) at a time."""
     errors = []
 
     def run(options, params, where):
-        result = ArgumentSpecValidator(options).validate(params)
+        result = _validator(options).validate(params)
         for message in result.error_messages:
             errors.append("%s: %s" % (where, message))
 
@@ -122,13 +132,30 @@ def _spec_errors(spec, values):
         value = values[name]
         sub = option.get("options")
         if sub and option.get("type") == "list" and option.get("elements") == "dict" and isinstance(value, list):
-            run({name: {k: v for k, v in option.items() if k != "options"}}, {name: value}, name)
+            if not ArgumentSpecValidator.validate(_validator(_whole(name, option)), {name: value}).error_messages:
+                continue  # one call for the whole list; item by item only to name the bad items
+            run(_top_only(name, option), {name: value}, name)
             for index, item in enumerate(value):
-                if isinstance(item, dict):
-                    run(sub, dict(item), "%s[%s]" % (name, _item_label(item, index)))
+                if isinstance(item, dict):  # the same message as Ansible's, named by item
+                    run(_whole(name, option), {name: [item]}, "%s[%s]" % (name, _item_label(item, index)))
         else:
-            run({name: option}, {name: value}, name)
+            run(_whole(name, option), {name: value}, name)
     return errors
+
+
+def _top_only(name, option):
+    """The spec of one list option without its element options (they are checked item by item)."""
+    key = ("top", id(option))
+    if key not in _SPECS:
+        _SPECS[key] = (option, {name: {k: v for k, v in option.items() if k != "options"}})
+    return _SPECS[key][1]
+
+
+def _whole(name, option):
+    key = ("whole", id(option))
+    if key not in _SPECS:
+        _SPECS[key] = (option, {name: option})
+    return _SPECS[key][1]
 
 
 def _as_list(value):
@@ -171,10 +198,46 @@ def _run_tasks(templar, checks, context, resolve):
     return errors
 
 
+_TEMPLARS = []
+
+
+def _has_template(value):
+    if isinstance(value, str):
+        return "{{" in value or "{%" in value
+    if isinstance(value, dict):
+        return any(_has_template(k) or _has_template(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_has_template(v) for v in value)
+    return False
+
+
+def _plain(value):
+    """Inventory data without Ansible's trust tags: fast to copy and validate, never templated again."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def _render(templar, value):
+    """Template a value only where it holds a template; return plain data."""
+    if isinstance(value, (list, dict)) and not _has_template(value):
+        return _plain(value)
+    if isinstance(value, list):
+        return [_render(templar, v) for v in value]
+    if isinstance(value, dict):
+        return {k: _render(templar, v) for k, v in value.items()}
+    return _plain(templar.template(value))
+
+
+def _templar(loader):
+    """One Templar for the whole run, so compiled templates are reused across hosts."""
+    if not _TEMPLARS:
+        _TEMPLARS.append(Templar(loader=loader, variables={}))
+    return _TEMPLARS[0]
+
+
 def _host_errors(loader, roles, inv_vars, resolve, values_out):
     """Every preflight problem of one host; fills values_out with the templated variables."""
     errors = []
-    templar = Templar(loader=loader, variables={})
+    templar = _templar(loader)
     for checks in roles:
         context = {**checks.defaults, **inv_vars, **checks.role_vars, **checks.include_vars}
         templar.available_variables = context
@@ -185,7 +248,7 @@ def _host_errors(loader, roles, inv_vars, resolve, values_out):
             if name not in context:
                 continue
             try:
-                values[name] = templar.template(context[name])
+                values[name] = _render(templar, context[name])
             except AnsibleError as exc:
                 broken = True
                 errors.append("%s: %s" % (name, exc.message.splitlines()[0] if exc.message else exc))
@@ -227,8 +290,11 @@ def _unique(lines):
     return result
 
 
-def validate_inventory(inventory, vault_password_file=None, resolve=False):
-    """All problems of one inventory as '<inventory> <host> <variable>[<item>]: <problem>' lines."""
+def validate_inventory(inventory, vault_password_file=None, resolve=False, values=None):
+    """All problems of one inventory as '<inventory> <host> <variable>[<item>]: <problem>' lines.
+
+    ``values``, when given a dict, receives host name -> the templated variables of the cross-host rules.
+    """
     label = str(inventory).rstrip("/")
     loader = DataLoader()
     vault = _vault_file(inventory, vault_password_file)
@@ -243,13 +309,14 @@ def validate_inventory(inventory, vault_password_file=None, resolve=False):
         return ["%s - inventory: %s" % (label, str(exc).splitlines()[0])]
     if not hosts:
         return ["%s - inventory: no host in group %s" % (label, hosts_pattern)]
-    lines, cross = [], {}
+    lines, cross = [], ({} if values is None else values)
     for host in hosts:
         values = cross.setdefault(host.name, {})
         try:
             inv_vars = variable_manager.get_vars(host=host, include_hostvars=False)
             problems = _host_errors(loader, roles, inv_vars, resolve, values)
         except AnsibleError as exc:
+            cross.pop(host.name)  # nothing is known of this host: leave it out of the cross-host rules
             problems = ["inventory: %s" % str(exc).splitlines()[0]]
         lines.extend("%s %s %s" % (label, host.name, p) for p in _unique(problems))
     lines.extend("%s %s" % (label, p) for p in pacs_inventory_errors(cross))
