@@ -58,11 +58,23 @@ def test_config_files_owned_and_private(host):
     assert host.file("/etc/orthanc/tls").mode == 0o750
 
 
-def test_only_one_json_file_is_read(host):
-    """Orthanc reads every *.json there: the package's files must be out of the way."""
-    out = host.check_output("ls /etc/orthanc")
-    assert [name for name in out.split() if name.endswith(".json")] == ["orthanc.json"]
-    assert "credentials.json.disabled-by-pacs-provisioner" in out
+def test_package_json_files_kept_empty(host):
+    """Orthanc reads every *.json there: the packages' files stay, holding only {}."""
+    names = host.check_output("ls /etc/orthanc").split()
+    assert sorted(n for n in names if n.endswith(".json")) == [
+        "credentials.json", "dicomweb.json", "orthanc.json", "serve-folders.json", "worklists.json"]
+    for name in ("credentials.json", "dicomweb.json", "serve-folders.json", "worklists.json"):
+        assert host.file(f"/etc/orthanc/{name}").content_string == "{}\n", name
+
+
+def test_package_reinstall_keeps_dpkg_and_orthanc_healthy(host):
+    """An upgrade or reinstall of the packages must still work on a converged host."""
+    run = host.run("DEBIAN_FRONTEND=noninteractive apt-get install -y --reinstall "
+                   "-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold orthanc orthanc-dicomweb")
+    assert run.rc == 0, run.stdout + run.stderr
+    assert host.run("dpkg --audit").stdout.strip() == ""
+    assert host.file("/etc/orthanc/credentials.json").content_string == "{}\n"
+    assert host.service("orthanc").is_running
 
 
 def test_rendered_config_matches_inventory(config, hostvars):
