@@ -70,7 +70,7 @@ def main(argv=None) -> int:
     parser.add_argument("--check", action="store_true", help="report drift, write nothing")
     parser.add_argument("roles", nargs="*", type=pathlib.Path)
     args = parser.parse_args(argv)
-    roles = args.roles or sorted(p.parent.parent for p in (ROOT / "roles").glob("*/meta/argument_specs.yml"))
+    roles = [role.resolve() for role in args.roles] or sorted(p.parent.parent for p in (ROOT / "roles").glob("*/meta/argument_specs.yml"))
     drifted = []
     for role in roles:
         readme = role / "README.md"
