@@ -16,17 +16,24 @@ from pynetdicom.sop_class import Verification
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LIBRARY = os.path.join(ROOT, "roles/pacs_smoke/library")
+MODULE_UTILS = os.path.join(ROOT, "roles/pacs_smoke/module_utils")
 sys.path.insert(0, os.path.join(ROOT, "tests/smoke"))
 import pps_env  # noqa: E402  pylint: disable=wrong-import-position
 
 
-def load(name):
-    spec = importlib.util.spec_from_file_location("pps_" + name, os.path.join(LIBRARY, name + ".py"))
+def load(name, directory=LIBRARY, as_name=None):
+    spec = importlib.util.spec_from_file_location(as_name or "pps_" + name, os.path.join(directory, name + ".py"))
     module = importlib.util.module_from_spec(spec)
+    if as_name:
+        sys.modules[as_name] = module
     spec.loader.exec_module(module)
     return module
 
 
+# The modules import the role's module_utils as Ansible ships it with them; register it
+# under that name (as Ansible's AnsiballZ payload does) before loading the modules.
+SHARED_NAME = "ansible.module_utils.pacs_smoke_checks"
+SHARED = load("pacs_smoke_checks", MODULE_UTILS, SHARED_NAME)
 ECHO, FIND = load("dicom_echo"), load("dicom_find")
 OUT, WEB, WRITE = load("orthanc_modality_echo"), load("dicomweb_roundtrip"), load("pacs_smoke_write")
 
@@ -34,7 +41,15 @@ OUT, WEB, WRITE = load("orthanc_modality_echo"), load("dicomweb_roundtrip"), loa
 def run_module(name, args, check_mode=False):
     """Run a module as Ansible does (JSON args on stdin) and return its JSON answer."""
     payload = dict(args, _ansible_check_mode=check_mode)
-    proc = subprocess.run([sys.executable, os.path.join(LIBRARY, name + ".py")],
+    # Like AnsiballZ: the role's module_utils file is importable as ansible.module_utils.*.
+    bootstrap = ("import importlib.util, runpy, sys; "
+                 "spec = importlib.util.spec_from_file_location(sys.argv[1], sys.argv[2]); "
+                 "mod = sys.modules[sys.argv[1]] = importlib.util.module_from_spec(spec); "
+                 "spec.loader.exec_module(mod); "
+                 "sys.argv = sys.argv[3:]; "
+                 "runpy.run_path(sys.argv[0], run_name='__main__')")
+    proc = subprocess.run([sys.executable, "-c", bootstrap, SHARED_NAME,
+                           os.path.join(MODULE_UTILS, "pacs_smoke_checks.py"), os.path.join(LIBRARY, name + ".py")],
                           input=json.dumps({"ANSIBLE_MODULE_ARGS": payload}),
                           capture_output=True, text=True, timeout=60, check=False)
     return json.loads(proc.stdout)
@@ -264,6 +279,14 @@ def test_write_module(tmp_path):
         WRITE.write_files(str(run), {"../evil": "x"}, 0o644, None, False)
     assert WRITE.write_files(str(tmp_path / "new"), {"a": "b"}, 0o644, None, True)[0] is True
     assert not (tmp_path / "new").exists()
+
+
+def test_silent_peer_never_counts_as_a_refusal(silent_port):
+    """A hung peer must fail a must-be-refused check: it refused nothing, it did not answer."""
+    res = ECHO.run_checks(ECHO.normalise([echo_check("hang", silent_port, "UNKNOWN", expect="reject")]),
+                          1.0, 4, ECHO.run_echo)[0]
+    assert res["status"] == "fail", res
+    assert "no answer to the association request" in res["error"]
 
 
 def test_echo_runs_concurrently(scp, silent_port):

@@ -105,134 +105,41 @@ failed_count:
   type: int
 """
 
-import socket
-import time
 import traceback
-from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+# run_checks is not called here; it stays importable from the module for direct callers.
+from ansible.module_utils.pacs_smoke_checks import (  # pylint: disable=unused-import
+    exit_with_check_results, fill_defaults, run_association_check, run_checks)
 
 PYNETDICOM_IMPORT_ERROR = None
 try:
-    from pynetdicom import AE
     from pynetdicom.sop_class import Verification  # pylint: disable=no-name-in-module
 except ImportError:  # pragma: no cover - reported through fail_json
     PYNETDICOM_IMPORT_ERROR = traceback.format_exc()
 
-# A-ASSOCIATE-RJ diagnostics (PS3.8 table 9-21) for result source "service-user".
-REJECT_DIAGNOSTICS = {
-    1: "no reason given",
-    2: "application context name not supported",
-    3: "calling AE title not recognised",
-    7: "called AE title not recognised",
-}
 
-
-def describe_reject(assoc):
-    """Describe an A-ASSOCIATE-RJ from the acceptor's primitive."""
-    primitive = getattr(assoc.acceptor, "primitive", None)
-    if primitive is None or primitive.result is None:
-        return "association rejected"
-    diagnostic = REJECT_DIAGNOSTICS.get(primitive.diagnostic, "diagnostic %s" % primitive.diagnostic)
-    kind = "permanent" if primitive.result == 1 else "transient"
-    return "association rejected (%s, source %s): %s" % (kind, primitive.result_source, diagnostic)
-
-
-def make_ae(calling_aet, timeout):
-    """An AE requesting Verification with every timeout set to `timeout`."""
-    ae = AE(ae_title=calling_aet)
-    ae.add_requested_context(Verification)
-    ae.acse_timeout = timeout
-    ae.dimse_timeout = timeout
-    ae.network_timeout = timeout
-    ae.connection_timeout = timeout
-    return ae
-
-
-def tcp_error(host, port, timeout):
-    """None when a TCP connection to host:port opens, else why it does not."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return None
-    except socket.gaierror as exc:
-        return "cannot resolve %s: %s" % (host, exc.strerror or exc)
-    except socket.timeout:
-        return "no answer from %s:%s within %ss" % (host, port, timeout)
-    except OSError as exc:
-        return "cannot connect to %s:%s: %s" % (host, port, exc.strerror or exc)
+def send_echo(assoc, _check):
+    """Send the C-ECHO over an established association; returns (outcome, text)."""
+    status = assoc.send_c_echo()
+    code = getattr(status, "Status", None)
+    if assoc.is_established:
+        assoc.release()
+    if code == 0x0000:
+        return "accepted", "C-ECHO status 0x0000"
+    if code is None:
+        return "refused", "association accepted but the C-ECHO got no response (aborted or timed out)"
+    return "refused", "C-ECHO status 0x%04X" % code
 
 
 def run_echo(check, default_timeout):
     """Run one C-ECHO check and return its result dict."""
-    timeout = check.get("timeout") or default_timeout
-    result = {"link": check["link"], "check": check["check"], "status": "fail",
-              "error": "", "detail": "", "duration": 0.0}
-    start = time.monotonic()
-    try:
-        unreachable = tcp_error(check["host"], check["port"], timeout)
-        if unreachable:
-            raise ConnectionError(unreachable)
-        assoc = make_ae(check["calling_aet"], timeout).associate(
-            check["host"], check["port"], ae_title=check["called_aet"])
-        if assoc.is_rejected:
-            outcome, text = "refused", describe_reject(assoc)
-        elif assoc.is_aborted:
-            outcome, text = "refused", "association aborted by the peer"
-        elif not assoc.is_established:
-            outcome = "unreachable"
-            text = "no association with %s:%s within %ss (connection refused, unreachable or timed out)" % (
-                check["host"], check["port"], timeout)
-        else:
-            status = assoc.send_c_echo()
-            code = getattr(status, "Status", None)
-            if assoc.is_established:
-                assoc.release()
-            if code == 0x0000:
-                outcome, text = "accepted", "C-ECHO status 0x0000"
-            elif code is None:
-                outcome, text = "refused", "association accepted but the C-ECHO got no response (aborted or timed out)"
-            else:
-                outcome, text = "refused", "C-ECHO status 0x%04X" % code
-        result["detail"] = "%s as %s -> %s@%s:%s: %s" % (
-            outcome, check["calling_aet"], check["called_aet"], check["host"], check["port"], text)
-        if outcome == "accepted" and check["expect"] == "accept":
-            result["status"] = "pass"
-        elif outcome == "refused" and check["expect"] == "reject":
-            result["status"] = "pass"
-        elif outcome == "accepted":
-            result["error"] = "C-ECHO as %s was accepted but must be refused" % check["calling_aet"]
-        elif outcome == "refused":
-            result["error"] = "C-ECHO as %s refused: %s" % (check["calling_aet"], text)
-        else:
-            result["error"] = text
-    except ConnectionError as exc:
-        result["error"] = result["detail"] = str(exc)
-    except Exception as exc:  # pylint: disable=broad-except
-        result["error"] = "%s: %s" % (type(exc).__name__, exc)
-    result["duration"] = round(time.monotonic() - start, 3)
-    return result
+    return run_association_check(check, default_timeout, "C-ECHO", Verification, send_echo)
 
 
 def normalise(checks):
     """Fill the per-check defaults that AnsibleModule leaves as None."""
-    for check in checks:
-        check["check"] = check.get("check") or "echo"
-        check["expect"] = check.get("expect") or "accept"
-    return checks
-
-
-def run_checks(checks, timeout, max_workers, runner):
-    """Run `runner(check, timeout)` for every check concurrently, keeping order."""
-    if not checks:
-        return []
-    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(checks)))) as pool:
-        return list(pool.map(lambda c: runner(c, timeout), checks))
-
-
-def skipped_results(checks, reason):
-    """Results for checks that were not run."""
-    return [{"link": c["link"], "check": c["check"], "status": "skipped", "error": reason,
-             "detail": "", "duration": 0.0} for c in checks]
+    return fill_defaults(checks, "echo")
 
 
 CHECK_SPEC = dict(
@@ -258,13 +165,7 @@ def main():
     )
     if PYNETDICOM_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("pynetdicom"), exception=PYNETDICOM_IMPORT_ERROR)
-    checks = normalise(module.params["checks"])
-    if module.check_mode:
-        results = skipped_results(checks, "check mode: nothing sent")
-    else:
-        results = run_checks(checks, module.params["timeout"], module.params["max_workers"], run_echo)
-    module.exit_json(changed=False, results=results,
-                     failed_count=sum(1 for r in results if r["status"] == "fail"))
+    exit_with_check_results(module, normalise(module.params["checks"]), run_echo)
 
 
 if __name__ == "__main__":

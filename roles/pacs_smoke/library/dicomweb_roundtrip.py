@@ -124,9 +124,10 @@ import os
 import time
 import traceback
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.pacs_smoke_checks import (
+    count_failed, elapsed, new_result, run_concurrently, skipped_result)
 
 IMPORT_ERROR = None
 try:
@@ -244,11 +245,9 @@ class Roundtrip:
     @staticmethod
     def execute(link, check, func, skip_reason=None):
         """Run func() as one check and return its result."""
-        result = {"link": link, "check": check, "status": "fail", "error": "", "detail": "", "duration": 0.0}
         if skip_reason:
-            result["status"] = "skipped"
-            result["error"] = skip_reason
-            return result
+            return skipped_result(link, check, skip_reason)
+        result = new_result(link, check)
         start = time.monotonic()
         try:
             detail = func()
@@ -260,7 +259,7 @@ class Roundtrip:
             result["error"] = "%s: %s" % (type(exc).__name__, exc)
         except Exception as exc:  # pylint: disable=broad-except
             result["error"] = "%s: %s" % (type(exc).__name__, exc)
-        result["duration"] = round(time.monotonic() - start, 3)
+        result["duration"] = elapsed(start)
         return result
 
     def get(self, url, **kwargs):
@@ -379,11 +378,7 @@ class Roundtrip:
         def one(server):
             reason = why if server.get("smoke_stow") else "smoke_stow is false for this server"
             return self.execute(server["name"], "stow_remote", lambda: self.stow_remote(server["name"]), reason)
-        servers = self.params["remote_servers"]
-        if not servers:
-            return []
-        with ThreadPoolExecutor(max_workers=min(8, len(servers))) as pool:
-            return list(pool.map(one, servers))
+        return run_concurrently(self.params["remote_servers"], 8, one)
 
     def run(self):
         link = self.params["link"]
@@ -404,8 +399,7 @@ def skipped(params, reason):
     checks = [(params["link"], c) for c in ("http_auth", "stow", "qido", "wado")]
     checks += [(s["name"], "stow_remote") for s in params["remote_servers"]]
     checks.append((params["link"], "cleanup"))
-    return [{"link": link, "check": check, "status": "skipped", "error": reason, "detail": "", "duration": 0.0}
-            for link, check in checks]
+    return [skipped_result(link, check, reason) for link, check in checks]
 
 
 def main():
@@ -438,7 +432,7 @@ def main():
     results = trip.run()
     # Test data was written and deleted again: report changed only if something is left.
     module.exit_json(changed=False, results=results, study_uid=trip.uids["study"], patient_id=trip.patient_id,
-                     failed_count=sum(1 for r in results if r["status"] == "fail"))
+                     failed_count=count_failed(results))
 
 
 if __name__ == "__main__":

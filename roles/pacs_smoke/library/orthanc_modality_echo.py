@@ -94,9 +94,9 @@ failed_count:
 
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.pacs_smoke_checks import count_failed, elapsed, new_result, run_concurrently, skipped_result
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 from ansible.module_utils.six.moves.urllib.parse import quote
 from ansible.module_utils.urls import open_url
@@ -116,8 +116,7 @@ def orthanc_error(body):
 def echo_one(params, check):
     """POST /modalities/{name}/echo and map the answer to a result dict."""
     name = check["modality"]
-    result = {"link": check.get("link") or name, "check": check.get("check") or "echo_out",
-              "status": "fail", "error": "", "detail": "", "duration": 0.0}
+    result = new_result(check.get("link") or name, check.get("check") or "echo_out")
     url = "%s/modalities/%s/echo" % (params["url"].rstrip("/"), quote(name, safe=""))
     start = time.monotonic()
     offline = False
@@ -146,17 +145,13 @@ def echo_one(params, check):
     if offline and check.get("expected_offline"):
         result["status"] = "skipped"
         result["error"] = "offline (expected_offline: true): " + result["error"]
-    result["duration"] = round(time.monotonic() - start, 3)
+    result["duration"] = elapsed(start)
     return result
 
 
 def run_checks(params):
     """Echo every modality concurrently, keeping the order of the checks."""
-    checks = params["checks"]
-    if not checks:
-        return []
-    with ThreadPoolExecutor(max_workers=max(1, min(params["max_workers"], len(checks)))) as pool:
-        return list(pool.map(lambda c: echo_one(params, c), checks))
+    return run_concurrently(params["checks"], params["max_workers"], lambda c: echo_one(params, c))
 
 
 def main():
@@ -179,13 +174,11 @@ def main():
         supports_check_mode=True,
     )
     if module.check_mode:
-        results = [{"link": c.get("link") or c["modality"], "check": c.get("check") or "echo_out",
-                    "status": "skipped", "error": "check mode: nothing sent", "detail": "",
-                    "duration": 0.0} for c in module.params["checks"]]
+        results = [skipped_result(c.get("link") or c["modality"], c.get("check") or "echo_out",
+                                  "check mode: nothing sent") for c in module.params["checks"]]
     else:
         results = run_checks(module.params)
-    module.exit_json(changed=False, results=results,
-                     failed_count=sum(1 for r in results if r["status"] == "fail"))
+    module.exit_json(changed=False, results=results, failed_count=count_failed(results))
 
 
 if __name__ == "__main__":

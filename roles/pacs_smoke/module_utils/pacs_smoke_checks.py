@@ -1,0 +1,180 @@
+# -*- coding: utf-8 -*-
+"""Shared parts of the pacs_smoke modules: result records, running checks concurrently,
+and the DICOM association check (reachability, A-ASSOCIATE-RJ mapping, verdict).
+
+Imported by the modules as ``from ansible.module_utils.pacs_smoke_checks import ...``;
+Ansible ships this role-level module_utils file with each module. Only the Python
+standard library is imported at the top, so orthanc_modality_echo keeps needing
+nothing else; pynetdicom is imported when an association is made.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+# A-ASSOCIATE-RJ diagnostics (PS3.8 table 9-21) for result source "service-user".
+REJECT_DIAGNOSTICS = {
+    1: "no reason given",
+    2: "application context name not supported",
+    3: "calling AE title not recognised",
+    7: "called AE title not recognised",
+}
+
+
+# --- result records {link, check, status, error, detail, duration} ------------------------
+
+def new_result(link, check):
+    """A result record that fails until the check proves otherwise."""
+    return {"link": link, "check": check, "status": "fail", "error": "", "detail": "", "duration": 0.0}
+
+
+def skipped_result(link, check, reason):
+    """A result record for a check that was not run."""
+    return {"link": link, "check": check, "status": "skipped", "error": reason, "detail": "", "duration": 0.0}
+
+
+def skipped_results(checks, reason):
+    """Results for checks (dicts with link and check) that were not run."""
+    return [skipped_result(c["link"], c["check"], reason) for c in checks]
+
+
+def count_failed(results):
+    """Number of results with status fail."""
+    return sum(1 for r in results if r["status"] == "fail")
+
+
+def elapsed(start):
+    """Seconds since `start` (time.monotonic()), rounded for the report."""
+    return round(time.monotonic() - start, 3)
+
+
+# --- running checks concurrently ---------------------------------------------------------
+
+def run_concurrently(items, max_workers, func):
+    """func(item) for every item in a thread pool of at most max_workers; results keep the order."""
+    if not items:
+        return []
+    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(items)))) as pool:
+        return list(pool.map(func, items))
+
+
+def run_checks(checks, timeout, max_workers, runner):
+    """Run `runner(check, timeout)` for every check concurrently, keeping order."""
+    return run_concurrently(checks, max_workers, lambda c: runner(c, timeout))
+
+
+def exit_with_check_results(module, checks, runner):
+    """Run the checks with `runner` (all skipped in check mode) and exit with the results.
+
+    The module never fails because a check failed: failed_count tells the caller.
+    """
+    if module.check_mode:
+        results = skipped_results(checks, "check mode: nothing sent")
+    else:
+        results = run_checks(checks, module.params["timeout"], module.params["max_workers"], runner)
+    module.exit_json(changed=False, results=results, failed_count=count_failed(results))
+
+
+def fill_defaults(checks, default_check):
+    """Fill the per-check defaults that AnsibleModule leaves as None."""
+    for check in checks:
+        check["check"] = check.get("check") or default_check
+        check["expect"] = check.get("expect") or "accept"
+    return checks
+
+
+# --- DICOM associations --------------------------------------------------------------------
+
+def describe_reject(assoc):
+    """Describe an A-ASSOCIATE-RJ from the acceptor's primitive."""
+    primitive = getattr(assoc.acceptor, "primitive", None)
+    if primitive is None or primitive.result is None:
+        return "association rejected"
+    diagnostic = REJECT_DIAGNOSTICS.get(primitive.diagnostic, "diagnostic %s" % primitive.diagnostic)
+    kind = "permanent" if primitive.result == 1 else "transient"
+    return "association rejected (%s, source %s): %s" % (kind, primitive.result_source, diagnostic)
+
+
+def make_ae(calling_aet, context, timeout):
+    """An AE requesting the presentation context `context` with every timeout set to `timeout`."""
+    from pynetdicom import AE  # pylint: disable=import-outside-toplevel
+
+    ae = AE(ae_title=calling_aet)
+    ae.add_requested_context(context)
+    ae.acse_timeout = timeout
+    ae.dimse_timeout = timeout
+    ae.network_timeout = timeout
+    ae.connection_timeout = timeout
+    return ae
+
+
+def tcp_error(host, port, timeout):
+    """None when a TCP connection to host:port opens, else why it does not."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return None
+    except socket.gaierror as exc:
+        return "cannot resolve %s: %s" % (host, exc.strerror or exc)
+    except socket.timeout:
+        return "no answer from %s:%s within %ss" % (host, port, timeout)
+    except OSError as exc:
+        return "cannot connect to %s:%s: %s" % (host, port, exc.strerror or exc)
+
+
+def run_association_check(check, default_timeout, service, context, exchange,
+                          accepted_word="accepted", unestablished_is_refusal=False):
+    """Run one association check and return its result record.
+
+    `exchange(assoc, check)` sends the DIMSE request over an established association and
+    returns (outcome, text) with outcome "accepted" or "refused". `service` ("C-ECHO",
+    "C-FIND") and `accepted_word` go into the error texts. An association that is neither
+    established, rejected nor aborted is "unreachable" (never a pass), unless
+    `unestablished_is_refusal` reports it as aborted by the peer.
+    """
+    timeout = check.get("timeout") or default_timeout
+    result = new_result(check["link"], check["check"])
+    start = time.monotonic()
+    try:
+        unreachable = tcp_error(check["host"], check["port"], timeout)
+        if unreachable:
+            raise ConnectionError(unreachable)
+        asked = time.monotonic()
+        assoc = make_ae(check["calling_aet"], context, timeout).associate(
+            check["host"], check["port"], ae_title=check["called_aet"])
+        # pynetdicom marks an ACSE timeout as an abort: a peer that took the TCP
+        # connection and never answered must not count as having refused.
+        silent = not assoc.is_established and time.monotonic() - asked >= 0.9 * timeout
+        if silent:
+            outcome = "unreachable"
+            text = "no answer to the association request within %ss (the peer took the TCP connection " \
+                   "but did not speak DICOM)" % timeout
+        elif assoc.is_rejected:
+            outcome, text = "refused", describe_reject(assoc)
+        elif assoc.is_aborted or (unestablished_is_refusal and not assoc.is_established):
+            outcome, text = "refused", "association aborted by the peer"
+        elif not assoc.is_established:
+            outcome = "unreachable"
+            text = "no association with %s:%s within %ss (connection refused, unreachable or timed out)" % (
+                check["host"], check["port"], timeout)
+        else:
+            outcome, text = exchange(assoc, check)
+        result["detail"] = "%s as %s -> %s@%s:%s: %s" % (
+            outcome, check["calling_aet"], check["called_aet"], check["host"], check["port"], text)
+        if outcome == "accepted" and check["expect"] == "accept":
+            result["status"] = "pass"
+        elif outcome == "refused" and check["expect"] == "reject":
+            result["status"] = "pass"
+        elif outcome == "accepted":
+            result["error"] = "%s as %s was %s but must be refused" % (service, check["calling_aet"], accepted_word)
+        elif outcome == "refused":
+            result["error"] = "%s as %s refused: %s" % (service, check["calling_aet"], text)
+        else:
+            result["error"] = text
+    except ConnectionError as exc:
+        result["error"] = result["detail"] = str(exc)
+    except Exception as exc:  # pylint: disable=broad-except
+        result["error"] = "%s: %s" % (type(exc).__name__, exc)
+    result["duration"] = elapsed(start)
+    return result
