@@ -308,6 +308,24 @@ def test_receiver_stores_real_c_store(xnat, double):
     assert dcmread(received[0]["path"]).SOPInstanceUID == ds.SOPInstanceUID
 
 
+def test_receivers_sharing_a_port_record_the_called_ae(xnat, double):
+    """Two receivers on one port: what arrives is filed under the AE the sender called."""
+    from pydicom import dcmread
+    from pydicom.data import get_testdata_file
+    from pynetdicom import AE
+    assert call(xnat, "POST", "/xapi/dicomscp", json={
+        "aeTitle": "XNAT_SECOND", "port": double.builtin_port, "identifier": "dqrObjectIdentifier"}).status_code == 200
+    ds = dcmread(get_testdata_file("CT_small.dcm"))
+    ae = AE(ae_title="ORTHANC")
+    ae.add_requested_context(ds.SOPClassUID, ds.file_meta.TransferSyntaxUID)
+    assoc = ae.associate("127.0.0.1", double.builtin_port, ae_title="XNAT_SECOND")
+    assert assoc.is_established
+    assert assoc.send_c_store(ds).Status == 0
+    assoc.release()
+    received = double.test_call("GET", "/test/received")
+    assert [(r["aeTitle"], r["callingAe"]) for r in received] == [("XNAT_SECOND", "ORTHANC")]
+
+
 # ---------------------------------------------------------------------- faults
 def test_fault_injection_status_then_normal(xnat, double):
     double.test_call("POST", "/test/fault", {"status": 500, "count": 2, "path": "/xapi/pacs"})

@@ -125,7 +125,10 @@ class Receivers:
     def _handle_store(self, event):
         ds = event.dataset
         ds.file_meta = event.file_meta
-        called = event.assoc.acceptor.ae_title.strip()
+        # The AE title the sender asked for (several receivers may share a port); the
+        # acceptor's own title is only the first receiver's of that port.
+        requested = getattr(event.assoc.requestor.primitive, "called_ae_title", None)
+        called = (requested or event.assoc.acceptor.ae_title).strip()
         port = event.assoc.acceptor.port
         folder = os.path.join(self.storage_dir, "%s_%s" % (called, port))
         os.makedirs(folder, exist_ok=True)
