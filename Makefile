@@ -8,7 +8,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 DEMO_VAULT := inventories/demo/.vault-password-demo-only
 SCENARIOS ?= default container firewall hospital scaleout
 
-.PHONY: setup demo demo-down test lint validate unit molecule check
+.PHONY: setup demo demo-down test lint validate unit molecule check bench
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -42,6 +42,10 @@ molecule:
 	  echo "==> molecule test -s $$s"; \
 	  molecule test -s $$s; \
 	done
+
+## Measured figures against floors from the same run (~20 min; not part of make test).
+bench: setup
+	python bench/run.py
 
 ## Dry run against the demo hospital: what would change, with diffs.
 check: setup

@@ -48,14 +48,18 @@ def test_ports_listening(host, hostvars):
     assert host.socket(f"tcp://0.0.0.0:{hostvars['orthanc_http_port']}").is_listening
 
 
-def test_config_files_owned_and_private(host):
+def test_config_files_owned_and_private(host, hostvars):
     for path in ("/etc/orthanc/orthanc.json", "/etc/orthanc/orthanc.json.last-good",
                  "/etc/orthanc/orthanc.json.redacted"):
         f = host.file(path)
         assert f.user == "root", path
         assert f.group == "orthanc", path
         assert f.mode == 0o640, path
-    assert host.file("/etc/orthanc/tls").mode == 0o750
+    tls = host.file("/etc/orthanc/tls")
+    if hostvars.get("orthanc_dicom_tls_certificate"):
+        assert tls.is_directory and tls.mode == 0o750 and tls.group == "orthanc"
+    else:
+        assert not tls.exists  # created only where TLS material is installed
 
 
 def test_package_json_files_kept_empty(host):
