@@ -244,6 +244,25 @@ def test_dicomweb_cleanup_removes_leftovers_of_earlier_runs(orthanc):
     assert orthanc.studies() == []
 
 
+def test_dicomweb_cleanup_spares_a_concurrent_run_on_a_shared_database(orthanc):
+    """Nodes sharing one database run smoke at once: each keeps its hands off the other's study."""
+    import datetime
+    now = datetime.datetime.now(datetime.timezone.utc)
+    stamp = now.strftime("%Y%m%dT%H%M%SZ")
+    old = (now - datetime.timedelta(minutes=20)).strftime("%Y%m%dT%H%M%SZ")
+    for patient_id in ("PPSMOKE-%s-nodeb1" % stamp, "PPSMOKE-%s-crash1" % old):
+        payload, _uids, _pixels = WEB.build_instance("PP^SMOKETEST", patient_id)
+        requests.post(orthanc.pacs_url + "/instances", data=payload, auth=pps_env.PACS_USER,
+                      timeout=3).raise_for_status()
+    res = {r["check"]: r for r in WEB.Roundtrip(
+        roundtrip_params(orthanc, remote_servers=[], run_id="%s-nodea1" % stamp)).run()}
+    assert res["cleanup"]["status"] == "pass", res["cleanup"]
+    assert "deleted 2 test studies" in res["cleanup"]["detail"]  # its own and the 20-minute-old one
+    remaining = orthanc.studies()
+    assert len(remaining) == 1  # the other node's study, still in use
+    requests.delete(orthanc.pacs_url + "/studies/" + remaining[0], auth=pps_env.PACS_USER, timeout=3)
+
+
 def test_dicomweb_http_errors(orthanc):
     res = {r["check"]: r for r in WEB.Roundtrip(roundtrip_params(orthanc, password="wrong")).run()}
     assert res["http_auth"]["status"] == "pass"

@@ -22,7 +22,8 @@ description:
     skipped). The copy on the remote server is not deleted by this module.
   - C(cleanup) the test study is deleted through Orthanc's REST API (found with
     C(/tools/lookup)), then a final query proves Orthanc holds no study with the
-    test PatientName and PatientID prefix; leftovers of earlier runs are deleted too.
+    test PatientName and PatientID prefix; leftovers of runs that started more than 10 minutes
+    apart from this one are deleted too (nodes sharing a database run at the same time).
     Cleanup runs even when an earlier step failed.
   - A check that cannot run because an earlier one failed is reported as skipped.
   - The module never fails because a check failed. In check mode nothing is sent
@@ -68,7 +69,7 @@ options:
     type: str
     default: PP^SMOKETEST
   patient_id_prefix:
-    description: Prefix of the PatientID; the final check looks for any study with it.
+    description: Prefix of the PatientID; the final check looks for this run's study and stale leftovers with it.
     type: str
     default: PPSMOKE
   remote_servers:
@@ -119,6 +120,7 @@ patient_id:
   type: str
 """
 
+import datetime
 import io
 import os
 import time
@@ -128,6 +130,9 @@ import uuid
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.pacs_smoke_checks import (
     count_failed, elapsed, new_result, run_concurrently, skipped_result)
+
+RUN_STAMP = "%Y%m%dT%H%M%SZ"  # how the role stamps run_id (then "-" and a host hash)
+LEFTOVER_GRACE = 600  # seconds: test studies of runs this close may still be in use
 
 IMPORT_ERROR = None
 try:
@@ -320,13 +325,33 @@ class Roundtrip:
         return [item["ID"] for item in response.json() if item.get("Type") == "Study"]
 
     def leftover_study_ids(self):
+        """Test studies left by earlier runs that crashed, never this run's own.
+
+        Nodes that share one database run their smoke checks at the same time:
+        a test study whose run started within LEFTOVER_GRACE of this one may be
+        in use by such a run and is left alone; a later run removes it.
+        """
+        prefix = self.params["patient_id_prefix"] + "-"
         response = self.session.post(self.base + "/tools/find", timeout=self.timeout, json={
-            "Level": "Study",
-            "Query": {"PatientName": self.params["patient_name"],
-                      "PatientID": self.params["patient_id_prefix"] + "-*"}})
+            "Level": "Study", "Expand": True,
+            "Query": {"PatientName": self.params["patient_name"], "PatientID": prefix + "*"}})
         if response.status_code != 200:
             raise http_error(response, "/tools/find")
-        return response.json()
+        stale = []
+        for study in response.json():
+            patient_id = (study.get("PatientMainDicomTags") or {}).get("PatientID", "")
+            if patient_id != self.patient_id and not self.concurrent_run(patient_id[len(prefix):]):
+                stale.append(study["ID"])
+        return stale
+
+    def concurrent_run(self, run_id):
+        """True when `run_id` (stamp-host) started within LEFTOVER_GRACE of this run."""
+        try:
+            theirs = datetime.datetime.strptime(run_id.split("-")[0], RUN_STAMP)
+            ours = datetime.datetime.strptime(self.params["run_id"].split("-")[0], RUN_STAMP)
+        except ValueError:
+            return False  # not a stamp this role writes: an old or foreign leftover
+        return abs((theirs - ours).total_seconds()) < LEFTOVER_GRACE
 
     def stow_remote(self, name):
         ids = self.orthanc_study_ids(self.uids["study"])
