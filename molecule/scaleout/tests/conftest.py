@@ -133,13 +133,13 @@ def orthanc_config(node):
 
 
 def run_converge(*extra):
-    """Run the scenario's converge (playbooks/postgresql.yml, then site.yml) as a subprocess."""
+    """Run site.yml (PostgreSQL first, then the Orthanc nodes) as a subprocess."""
     env = dict(os.environ)
     env.setdefault("ANSIBLE_CONFIG", str(pathlib.Path(env["MOLECULE_EPHEMERAL_DIRECTORY"]) / "ansible.cfg"))
     inventory = pathlib.Path(env["MOLECULE_EPHEMERAL_DIRECTORY"]) / "inventory"
     run = subprocess.run(
         [str(PROJECT / ".venv" / "bin" / "ansible-playbook"), "-i", str(inventory),
-         str(SCENARIO / "converge.yml"), *extra],
+         str(PROJECT / "site.yml"), *extra],
         cwd=PROJECT, env=env, capture_output=True, text=True, timeout=480, check=False)
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
     return run
