@@ -14,7 +14,7 @@ cd "$ROOT"
 BASE_IMAGE="${PP_BASE_IMAGE:-local/debian12-systemd:latest}"
 ORTHANC_IMAGE="${PP_ORTHANC_IMAGE:-local/orthanc:1.10.1}"
 DEBIAN_MIRROR="${PP_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
-APT_PACKAGES=(docker.io debootstrap dcmtk make chromium python3-venv)
+APT_PACKAGES=(docker.io debootstrap dcmtk make chromium python3-venv openssh-client)
 
 log() { printf '\n==> %s\n' "$*"; }
 sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
