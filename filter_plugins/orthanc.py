@@ -459,6 +459,10 @@ def orthanc_config_errors(settings):
             errors.append(f"orthanc_postgresql_host: {host_error(settings.get('orthanc_postgresql_host'))}")
         if not settings.get("orthanc_postgresql_password"):
             errors.append("orthanc_postgresql_password: is empty; put it in Ansible Vault")
+    if "orthanc_config_backups" in settings:
+        backups = settings["orthanc_config_backups"]
+        if isinstance(backups, bool) or not str(backups).isdigit():
+            errors.append(f"orthanc_config_backups: {backups!r} is not a whole number >= 0")
     _user_errors(settings, errors)
     _modality_errors(settings, errors)
     _http_remote_errors(settings, "orthanc_peers", errors)

@@ -323,3 +323,14 @@ def test_parse_config_with_comments_and_garbage():
     assert F["orthanc_parse_config"]("//\n// Ansible managed\n{\"DicomAet\": \"X\"}\n") == {"DicomAet": "X"}
     assert F["orthanc_parse_config"]("") == {} and F["orthanc_parse_config"]("{broken") == {}
     assert F["orthanc_parse_config"]("[1]") == {}
+
+
+@pytest.mark.parametrize("value", [-1, "-1", "three", 1.5, True])
+def test_bad_number_of_config_backups(value):
+    assert errors(orthanc_config_backups=value) == [
+        f"orthanc_config_backups: {value!r} is not a whole number >= 0"]
+
+
+@pytest.mark.parametrize("value", [0, 3, "5"])
+def test_good_number_of_config_backups(value):
+    assert errors(orthanc_config_backups=value) == []

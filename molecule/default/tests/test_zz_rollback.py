@@ -41,3 +41,7 @@ def test_failed_restart_rolls_back(host, port_taken):
     assert host.socket(f"tcp://0.0.0.0:{before['DicomPort']}").is_listening
     answer = host.run("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8042/system")
     assert answer.stdout == "401"
+    # Backups hold secrets: with orthanc_config_backups 1, converge's backup of Debian's
+    # file and this run's backup of the good configuration leave exactly one.
+    backups = host.check_output("ls -1 /etc/orthanc | grep -c '^orthanc\\.json\\..*~$' || true")
+    assert backups == "1"
