@@ -23,13 +23,6 @@ WINDOWS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def double():
-    instance = doublectl.Double()
-    yield instance
-    instance.stop()
-
-
 @pytest.fixture
 def xnat(double):
     double.reset()

@@ -14,13 +14,6 @@ PACS = {"aeTitle": "GH_PACS", "host": "pacs1.test", "queryRetrievePort": 4242, "
         "queryable": True, "storable": False, "ormStrategySpringBeanId": "dicomOrmStrategy"}
 
 
-@pytest.fixture(scope="session")
-def double():
-    instance = doublectl.Double()
-    yield instance
-    instance.stop()
-
-
 @pytest.fixture
 def xnat(double):
     """A clean double and an admin session (requests.Session with Basic auth)."""

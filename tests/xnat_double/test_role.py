@@ -15,13 +15,6 @@ import doublectl  # noqa: E402
 PLAYBOOK = os.path.join(ROOT, ".venv", "bin", "ansible-playbook")
 
 
-@pytest.fixture(scope="module")
-def double():
-    instance = doublectl.Double()
-    yield instance
-    instance.stop()
-
-
 def play(double, *extra, password=None, port):
     cmd = [PLAYBOOK if os.path.exists(PLAYBOOK) else "ansible-playbook",
            "-i", os.path.join(HERE, "inventory.yml"), os.path.join(HERE, "playbook.yml"),
