@@ -23,6 +23,7 @@ PACS = {
 }
 ALLOWED = {"ipv4": "172.28.70.20", "ipv6": "fd00:28:70::20"}
 CONTROLLER = "172.28.70.1"
+POLICY_FILE = "/etc/firewalld/policies/pacs-provisioner.xml"
 # Orthanc 1.10.1 listens on IPv4 only; this stand-in answers on the PACS ports over IPv6
 # (IPV6_V6ONLY, beside Orthanc) so that the IPv6 rules meet real connections.
 V6_LISTENER = """
@@ -163,36 +164,49 @@ def test_nft_foreign_table_untouched(nft_pacs):
 
 
 def test_auto_backend_followed_the_host(nft_pacs, fwd_pacs):
-    # ppf-fwd runs firewalld: no table of ours there; ppf-pacs does not: no rich rules.
+    # ppf-fwd runs firewalld: no table of ours there; ppf-pacs does not: no firewalld.
     assert fwd_pacs.run("nft list table %s" % TABLE).rc != 0
-    assert fwd_pacs.file("/var/lib/pacs_provisioner/firewall/firewalld-rich-rules").exists
+    assert fwd_pacs.file(POLICY_FILE).exists
     assert not nft_pacs.package("firewalld").is_installed
 
 
-def test_firewalld_rich_rules(fwd_pacs):
-    runtime = fwd_pacs.check_output("firewall-cmd --zone=public --list-rich-rules").splitlines()
-    permanent = fwd_pacs.check_output("firewall-cmd --permanent --zone=public --list-rich-rules").splitlines()
-    assert sorted(runtime) == sorted(permanent)
+def _policy(host, permanent=False):
+    """(settings, rich rules) of our firewalld policy as firewalld reports it."""
+    out = host.check_output("firewall-cmd %s--info-policy=pacs-provisioner" % ("--permanent " if permanent else ""))
+    lines = [line.strip() for line in out.splitlines()]
+    return [l for l in lines if not l.startswith("rule ")], [l for l in lines if l.startswith("rule ")]
+
+
+def test_firewalld_policy(fwd_pacs):
+    settings, rules = _policy(fwd_pacs)
+    assert _policy(fwd_pacs, permanent=True)[1] == rules  # the file is what runs
+    for line in ["priority: -100", "target: CONTINUE", "ingress-zones: ANY", "egress-zones: HOST"]:
+        assert line in settings
     for rule in [
         'rule family="ipv4" source address="%s" port port="4242" protocol="tcp" accept' % ALLOWED["ipv4"],
         'rule family="ipv4" source address="127.0.0.1" port port="4242" protocol="tcp" accept',
         'rule family="ipv4" source address="198.51.100.0/24" port port="4242" protocol="tcp" accept',
         'rule family="ipv6" source address="2001:db8:1::/48" port port="4242" protocol="tcp" accept',
+        'rule family="ipv6" source address="%s" port port="22" protocol="tcp" accept' % ALLOWED["ipv6"],
         'rule family="ipv4" source address="%s" port port="22" protocol="tcp" accept' % CONTROLLER,
         'rule priority="32767" port port="4242" protocol="tcp" drop',
         'rule priority="32767" port port="8042" protocol="tcp" drop',
         'rule priority="32767" port port="22" protocol="tcp" drop',
     ]:
-        assert rule in runtime
-    assert not [r for r in runtime if ALLOWED["ipv4"] in r and 'port="22"' in r]
-    # The administrator's own rule and port stay; the zone-wide DICOM port and ssh are gone.
-    assert 'rule family="ipv4" source address="192.0.2.7" port port="9998" protocol="tcp" accept' in runtime
-    for scope in ["", "--permanent "]:
-        ports = fwd_pacs.check_output("firewall-cmd %s--zone=public --list-ports" % scope).split()
-        services = fwd_pacs.check_output("firewall-cmd %s--zone=public --list-services" % scope).split()
-        assert "9999/tcp" in ports and "4242/tcp" not in ports
-        assert "ssh" not in services
+        assert rule in rules
+    assert not [r for r in rules if ALLOWED["ipv4"] in r and 'port="22"' in r]
+    assert "Ansible managed" in fwd_pacs.file(POLICY_FILE).content_string
     assert not fwd_pacs.service("pacs-firewall-rollback.timer").is_running
+
+
+def test_firewalld_zone_untouched(fwd_pacs):
+    # The administrator's zone keeps everything, even the DICOM port opened to all and
+    # the ssh service: our policy runs first, so they no longer open the PACS ports.
+    for scope in ["", "--permanent "]:
+        zone = fwd_pacs.check_output("firewall-cmd %s--zone=public --list-all" % scope)
+        assert "9999/tcp" in zone and "4242/tcp" in zone
+        assert "ssh" in zone.split("services:")[1].splitlines()[0]
+        assert 'rule family="ipv4" source address="192.0.2.7" port port="9998" protocol="tcp" accept' in zone
 
 
 # --- real traffic over IPv4 --------------------------------------------------------------
@@ -282,11 +296,11 @@ def test_nft_table_survives_nftables_restart(nft_pacs, allowed, blocked):
 
 @pytest.mark.parametrize("action", ["restart", "reload"])
 def test_firewalld_rules_survive(fwd_pacs, allowed, blocked, action):
-    before = sorted(fwd_pacs.check_output("firewall-cmd --list-rich-rules").splitlines())
+    before = _policy(fwd_pacs)
     if action == "restart":
         fwd_pacs.check_output("systemctl restart firewalld")
     else:
         fwd_pacs.check_output("firewall-cmd --reload")
-    assert sorted(fwd_pacs.check_output("firewall-cmd --list-rich-rules").splitlines()) == before
+    assert _policy(fwd_pacs) == before
     assert allowed.run("echoscu -to %d -aec ORTHANC ppf-fwd 4242" % PROBE_TIMEOUT).rc == 0
     assert _connect(blocked, PACS["ppf-fwd"]["ipv4"], 4242)[0] != 0
