@@ -26,11 +26,16 @@ from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind, Ver
 TIMEOUT = 3
 
 
-def echo(host, port, calling, called):
+def associate(host, port, calling, called, context):
+    """An association offering one presentation context; check is_established."""
     ae = AE(ae_title=calling)
-    ae.add_requested_context(Verification)
+    ae.add_requested_context(context)
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = TIMEOUT
-    assoc = ae.associate(host, port, ae_title=called)
+    return ae.associate(host, port, ae_title=called)
+
+
+def echo(host, port, calling, called):
+    assoc = associate(host, port, calling, called, Verification)
     if not assoc.is_established:
         return False
     status = assoc.send_c_echo()
@@ -39,10 +44,7 @@ def echo(host, port, calling, called):
 
 
 def find(host, port, calling, called):
-    ae = AE(ae_title=calling)
-    ae.add_requested_context(StudyRootQueryRetrieveInformationModelFind)
-    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = TIMEOUT
-    assoc = ae.associate(host, port, ae_title=called)
+    assoc = associate(host, port, calling, called, StudyRootQueryRetrieveInformationModelFind)
     if not assoc.is_established:
         return False
     query = Dataset()

@@ -284,17 +284,24 @@ def test_receiver_duplicate_and_identifier(xnat, double):
     assert ok.status_code == 200  # same title on another port is fine; the port is not validated
 
 
-def test_receiver_stores_real_c_store(xnat, double):
+def store_ct_small(double, calling, called):
+    """C-STORE pydicom's CT_small.dcm to the double's built-in receiver port; returns it."""
     from pydicom import dcmread
     from pydicom.data import get_testdata_file
     from pynetdicom import AE
     ds = dcmread(get_testdata_file("CT_small.dcm"))
-    ae = AE(ae_title="MODALITY")
+    ae = AE(ae_title=calling)
     ae.add_requested_context(ds.SOPClassUID, ds.file_meta.TransferSyntaxUID)
-    assoc = ae.associate("127.0.0.1", double.builtin_port, ae_title="XNAT")
+    assoc = ae.associate("127.0.0.1", double.builtin_port, ae_title=called)
     assert assoc.is_established
     assert assoc.send_c_store(ds).Status == 0
     assoc.release()
+    return ds
+
+
+def test_receiver_stores_real_c_store(xnat, double):
+    from pydicom import dcmread
+    ds = store_ct_small(double, "MODALITY", "XNAT")
     received = double.test_call("GET", "/test/received")
     assert [r["sopInstanceUid"] for r in received] == [ds.SOPInstanceUID]
     assert received[0]["callingAe"] == "MODALITY"
@@ -303,18 +310,9 @@ def test_receiver_stores_real_c_store(xnat, double):
 
 def test_receivers_sharing_a_port_record_the_called_ae(xnat, double):
     """Two receivers on one port: what arrives is filed under the AE the sender called."""
-    from pydicom import dcmread
-    from pydicom.data import get_testdata_file
-    from pynetdicom import AE
     assert call(xnat, "POST", "/xapi/dicomscp", json={
         "aeTitle": "XNAT_SECOND", "port": double.builtin_port, "identifier": "dqrObjectIdentifier"}).status_code == 200
-    ds = dcmread(get_testdata_file("CT_small.dcm"))
-    ae = AE(ae_title="ORTHANC")
-    ae.add_requested_context(ds.SOPClassUID, ds.file_meta.TransferSyntaxUID)
-    assoc = ae.associate("127.0.0.1", double.builtin_port, ae_title="XNAT_SECOND")
-    assert assoc.is_established
-    assert assoc.send_c_store(ds).Status == 0
-    assoc.release()
+    store_ct_small(double, "ORTHANC", "XNAT_SECOND")
     received = double.test_call("GET", "/test/received")
     assert [(r["aeTitle"], r["callingAe"]) for r in received] == [("XNAT_SECOND", "ORTHANC")]
 

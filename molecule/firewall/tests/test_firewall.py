@@ -7,6 +7,7 @@ controller (172.28.70.1, the network's gateway) is in the SSH sets by the manage
 
 import json
 import os
+import shlex
 import subprocess
 import time
 
@@ -94,7 +95,7 @@ def blocked():
 
 @pytest.fixture(scope="module")
 def v6_listener(pacs):
-    pacs.check_output("systemd-run --unit=ppf-v6-listener --collect python3 -c %s" % _quote(V6_LISTENER))
+    pacs.check_output("systemd-run --unit=ppf-v6-listener --collect python3 -c %s" % shlex.quote(V6_LISTENER))
     for _ in range(50):  # loopback is always accepted
         if _connect(pacs, "::1", 8042) == (0, "v6-listener 8042"):
             break
@@ -105,13 +106,9 @@ def v6_listener(pacs):
     pacs.run("systemctl stop ppf-v6-listener")
 
 
-def _quote(text):
-    return "'" + text.replace("'", "'\\''") + "'"
-
-
 def _connect(probe, address, port):
     """(rc, first line) of a TCP connection from the probe; rc 0 when it was accepted."""
-    result = probe.run("python3 -c %s %s %d" % (_quote(CONNECT), address, port))
+    result = probe.run("python3 -c %s %s %d" % (shlex.quote(CONNECT), address, port))
     return result.rc, result.stdout.strip()
 
 
