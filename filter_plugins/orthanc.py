@@ -8,7 +8,9 @@ report every problem in one run.
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
+import math
 import re
 from urllib.parse import urlsplit
 
@@ -27,6 +29,7 @@ description:
   - C(orthanc_parse_config) parses a rendered orthanc.json (with // comment lines), {} when missing or unreadable.
   - C(orthanc_redact) masks every password in an Orthanc configuration, for diffs and a readable copy.
   - C(dicom_ae_title_error) returns why a value is not a valid AE title, or an empty string.
+  - C(orthanc_lua_string) writes a string as a Lua string literal that holds it byte for byte (UTF-8), for every Lua version.
 options:
   _input:
     description: The list (or, for C(orthanc_config_errors), the dict of role settings) to convert.
@@ -202,22 +205,212 @@ def port_error(value):
     return ""
 
 
+def _show_url(value):
+    """The URL as it may appear in a message: everything before its last '@' is masked.
+
+    A user:password@ part may hold '/', '?' or '#' unencoded, and a scheme may be
+    missing or malformed, so the mask starts after '//' (or at the start) and ends
+    at the last '@' of the whole string: a secret never reaches a message.
+    """
+    if "@" not in value:
+        return value
+    start = value.find("//") + 2 if "//" in value.split("@", 1)[0] else 0
+    return value[:start] + "***" + value[value.rindex("@"):]
+
+
+def _control_chars(value):
+    """The control characters (C0, DEL, C1) found in a string, sorted, as reprs."""
+    return sorted({repr(c) for c in value if ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0})
+
+
 def url_error(value):
-    """Return why ``value`` is not an http(s) URL with a host, or ''."""
+    """Return why ``value`` is not a URL Orthanc can use, or ''.
+
+    Checked on the raw string, because Python's urlsplit silently drops tabs and
+    newlines: no control character, no space, ASCII only (punycode host, percent-
+    encoded path), a lower-case ``http://`` or ``https://`` scheme as Orthanc
+    compares it, a host, a port 1-65535, and no ``user:password@`` part (the
+    username and password fields carry credentials, and only they are redacted).
+    """
     if not isinstance(value, str) or not value:
-        return f"must be a non-empty http(s) URL, got {value!r}"
+        return f"must be a non-empty http(s) URL, got {_type_name(value)} {value!r}"
+    shown = _show_url(value)
+    bad = _control_chars(value)
+    if bad:
+        return (f"{shown!r} contains control character(s) {', '.join(bad)}; Python's URL parser drops "
+                "them silently but they reach the rendered files")
+    if any(ord(c) > 0x7E for c in value):
+        return (f"{shown!r} contains non-ASCII characters; write the host in punycode (xn--...) and "
+                "percent-encode the path")
+    if " " in value:
+        return f"{shown!r} contains a space; percent-encode it (%20)"
+    if not value.startswith(("http://", "https://")):
+        if value.lower().startswith(("http://", "https://")):
+            return f"{shown!r} must start with http:// or https:// in lower case, as Orthanc compares it"
+        return f"{shown!r} must start with http:// or https://"
     try:
         parts = urlsplit(value)
         port = parts.port
-    except ValueError as exc:
-        return f"{value!r} is not a valid URL ({exc})"
-    if parts.scheme not in ("http", "https"):
-        return f"{value!r} must start with http:// or https://"
+    except ValueError as exc:  # its text may quote a password, so only without one
+        return f"{shown!r} is not a valid URL" + ("" if "@" in value else f" ({exc})")
+    if "@" in parts.netloc:
+        return (f"{shown!r} carries credentials (user:password@); put them in the username and "
+                "password fields (password from Ansible Vault), which are kept out of logs and diffs")
     if not parts.hostname:
-        return f"{value!r} has no host"
+        return f"{shown!r} has no host"
     if port is not None and not 1 <= port <= 65535:
-        return f"{value!r} has a port outside 1-65535"
+        return f"{shown!r} has a port outside 1-65535"
     return ""
+
+
+# RFC 9110 token characters: what an HTTP header name may hold.
+_HEADER_NAME_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+def http_headers_errors(where, headers, reserved=()):
+    """Every problem of a dict of HTTP headers, as '<where>[<name>]: <problem>' strings.
+
+    Names are RFC 9110 tokens, distinct without case (HTTP compares them so) and
+    not in ``reserved`` (headers the caller sets itself); values are strings
+    without control characters (a CR or LF would start a new header).
+    """
+    if headers is None:
+        return []
+    if not isinstance(headers, dict):
+        return [f"{where}: must be a dict of header name -> value, got {_type_name(headers)}"]
+    errors, seen = [], {key.lower(): key for key in reserved}
+    for name, value in headers.items():
+        if not isinstance(name, str) or not _HEADER_NAME_RE.match(name):
+            errors.append(f"{where}[{name!r}]: the header name {name!r} ({_type_name(name)}) must be letters, "
+                          "digits and !#$%&'*+.^_`|~- only (an HTTP token)")
+        elif name.lower() in seen:
+            errors.append(f"{where}[{name}]: is the header {seen[name.lower()]} again (HTTP header names "
+                          "ignore case); only one value would be sent")
+        else:
+            seen[name.lower()] = name
+        if not isinstance(value, str):
+            errors.append(f"{where}[{name}]: the value must be a string, got {_type_name(value)} {value!r}")
+        elif _control_chars(value):
+            errors.append(f"{where}[{name}]: the value contains control character(s) "
+                          f"{', '.join(_control_chars(value))}; CR or LF would split the HTTP request")
+    return errors
+
+
+# Orthanc's manufacturers (OrthancServer/Sources/ServerEnumerations.cpp,
+# StringToModalityManufacturer), compared case-sensitively; the obsolete names
+# Orthanc still maps to a current one are refused with that name.
+MANUFACTURERS = ("Generic", "GenericNoWildcardInDates", "GenericNoUniversalWildcard", "StoreScp", "Vitrea", "GE")
+_OBSOLETE_MANUFACTURERS = {"MedInria": "Generic", "EFilm2": "Generic", "ClearCanvas": "Generic",
+                           "Dcm4Chee": "Generic", "SyngoVia": "GenericNoWildcardInDates",
+                           "AgfaImpax": "GenericNoWildcardInDates"}
+
+
+def manufacturer_error(value):
+    """Return why ``value`` is not a manufacturer Orthanc knows (exact case), or ''."""
+    if isinstance(value, str) and value in MANUFACTURERS:
+        return ""
+    if isinstance(value, str) and value in _OBSOLETE_MANUFACTURERS:
+        return (f"{value!r} is obsolete in Orthanc (read as {_OBSOLETE_MANUFACTURERS[value]!r}); "
+                f"write {_OBSOLETE_MANUFACTURERS[value]!r}")
+    hint = [m for m in MANUFACTURERS if isinstance(value, str) and m.lower() == value.lower()]
+    return (f"{value!r} ({_type_name(value)}) is not one of {', '.join(MANUFACTURERS)}; Orthanc compares "
+            "them case-sensitively and stops at start-up on any other" + (f" (did you mean {hint[0]!r}?)"
+                                                                           if hint else ""))
+
+
+def rest_name_error(value):
+    """Return why ``value`` cannot be a modality, peer or DICOMweb server name, or ''.
+
+    The name is a key of orthanc.json and a segment of Orthanc's REST path
+    (/modalities/<name>), so it is 1-64 letters, digits, '_', '-' or '.', and not
+    '.' or '..' (which a URL path resolves away).
+    """
+    if not isinstance(value, str) or not _SYMBOLIC_NAME_RE.match(value):
+        return (f"{value!r} must be 1-64 letters, digits, '_', '-' or '.' (it is a segment of "
+                "Orthanc's REST path)")
+    if value.strip(".") == "":
+        return f"{value!r} is only dots; '.' and '..' cannot be addressed through Orthanc's REST path"
+    return ""
+
+
+def _json_problem(value):
+    """Why one scalar cannot be written to JSON as it is, or ''."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{value!r} (float) cannot be written in JSON (no NaN or Infinity); Orthanc refuses it"
+    if isinstance(value, str):
+        if any(0xD800 <= ord(c) <= 0xDFFF for c in value):
+            return f"{value!r} holds a lone UTF-16 surrogate, which is not valid Unicode"
+        return ""
+    if value is None or isinstance(value, (bool, int, float)):
+        return ""
+    if isinstance(value, (bytes, bytearray)):
+        return "is binary data (!!binary); JSON holds text: write it as a string (base64 if needed)"
+    if isinstance(value, (set, frozenset)):
+        return "is a set (!!set); JSON has no sets: write a list"
+    if isinstance(value, (datetime.date, datetime.time)):
+        # datetime before date: a datetime is a date too (Ansible wraps both in tagged subclasses)
+        kind = next(k for k in ("datetime", "date", "time") if isinstance(value, getattr(datetime, k)))
+        return (f"is a {kind} ({value.isoformat()}); YAML read it as a date: quote it to keep it text, "
+                "as Orthanc reads it")
+    return f"is a {_type_name(value)}, which JSON cannot hold"
+
+
+def _json_walk(value, path, case_keys):
+    """Yield (path segments, problem) for every part of value that JSON cannot hold."""
+    if isinstance(value, dict):
+        seen = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                yield path, f"the key {key!r} is a {_type_name(key)}; JSON keys are strings: quote it"
+                continue
+            if case_keys and key.lower() in seen and seen[key.lower()] != key:
+                yield path + [key], (f"differs only in case from {seen[key.lower()]}; Orthanc reads keys "
+                                     "case-sensitively and would ignore one of them")
+            seen.setdefault(key.lower(), key)
+            yield from _json_walk(item, path + [key], case_keys)
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            label = _label(item, index) if not path else str(index)
+            yield from _json_walk(item, path + [label], case_keys)
+    else:
+        problem = _json_problem(value)
+        if problem:
+            yield path, problem
+
+
+def json_value_errors(variable, value, case_keys=False):
+    """Every part of a variable that JSON cannot hold, as '<variable>[<path>]: <problem>' strings.
+
+    Walks dicts and lists: NaN and Infinity, bytes (!!binary), sets, dates, lone
+    surrogates, keys that are not strings, and with ``case_keys`` keys of one dict
+    that differ only in case (Orthanc reads keys case-sensitively: one is ignored).
+    """
+    errors = []
+    for path, problem in _json_walk(value, [], case_keys):
+        if not path:
+            errors.append(f"{variable}: {problem}")
+        elif isinstance(value, dict):
+            errors.append(f"{variable}[{'.'.join(path)}]: {problem}")
+        else:
+            errors.append(f"{variable}[{path[0]}]{''.join('.' + p for p in path[1:])}: {problem}")
+    return errors
+
+
+def orthanc_lua_string(value):
+    """Write ``value`` as a Lua string literal holding its UTF-8 bytes exactly.
+
+    Printable ASCII other than '"' and '\\' is kept as it is; every other byte
+    becomes a three-digit decimal escape (\\ddd), which Lua 5.1 to 5.4 read alike
+    (JSON's \\uXXXX escapes are not Lua).
+    """
+    if not isinstance(value, str):
+        raise AnsibleFilterError(f"orthanc_lua_string expects a string, got {_type_name(value)}: {value!r}")
+    try:
+        data = value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise AnsibleFilterError(f"orthanc_lua_string: {value!r} (str) is not valid Unicode ({exc})") from exc
+    return '"' + "".join(chr(b) if 0x20 <= b < 0x7F and b not in (0x22, 0x5C) else "\\%03d" % b
+                         for b in data) + '"'
 
 
 def orthanc_modalities(modalities):
@@ -300,6 +493,52 @@ def _check_list(settings, variable, errors):
     return good
 
 
+_LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
+
+
+def _norm_host(value):
+    """A host name or address compared without case, brackets or a trailing dot."""
+    return str(value).strip().strip("[]").rstrip(".").lower()
+
+
+def _is_loopback(host):
+    """True for loopback names and addresses (127.0.0.0/8, ::1) and the unspecified address."""
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
+
+
+def self_reference(settings, host, port):
+    """The variable naming this Orthanc's port that host:port reaches, or ''.
+
+    host:port is this Orthanc itself when the host is its own address
+    (orthanc_address, ansible_host) or loopback, and the port is its DICOM or
+    HTTP port.
+    """
+    if not isinstance(host, str) or not host.strip() or port_error(port):
+        return ""
+    own = {_norm_host(settings[k]) for k in ("orthanc_address", "ansible_host")
+           if isinstance(settings.get(k), str) and settings[k].strip()}
+    host = _norm_host(host)
+    if host not in own and not _is_loopback(host):
+        return ""
+    for variable in ("orthanc_dicom_port", "orthanc_http_port"):
+        if variable in settings and not port_error(settings[variable]) and \
+                int(str(settings[variable])) == int(str(port)):
+            return variable
+    return ""
+
+
+def _url_endpoint(url):
+    """(host, port) of a valid http(s) URL, the port defaulting to the scheme's."""
+    parts = urlsplit(url)
+    return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+
+
 def _modality_errors(settings, errors):
     seen_names, seen_aets, seen_triples = {}, {}, {}
     own_aet = settings.get("orthanc_dicom_aet")
@@ -311,8 +550,8 @@ def _modality_errors(settings, errors):
                 errors.append(f"{where}: unknown key(s) {', '.join(unknown)}; known keys are "
                               f"{', '.join(sorted(_MODALITY_KEYS))}")
             name = item.get("name")
-            if not isinstance(name, str) or not _SYMBOLIC_NAME_RE.match(name):
-                errors.append(f"{where}.name: {name!r} must be 1-64 letters, digits, '_', '-' or '.'")
+            if rest_name_error(name):
+                errors.append(f"{where}.name: {rest_name_error(name)}")
             elif name.lower() in seen_names:
                 errors.append(f"{where}.name: {name!r} is already used by "
                               f"{seen_names[name.lower()]}; modality names must be unique "
@@ -339,6 +578,15 @@ def _modality_errors(settings, errors):
             problem = port_error(item.get("port")) if "port" in item else "is missing"
             if problem:
                 errors.append(f"{where}.port: {problem}")
+            if "manufacturer" in item and manufacturer_error(item["manufacturer"]):
+                errors.append(f"{where}.manufacturer: {manufacturer_error(item['manufacturer'])}")
+            own_port = self_reference(settings, item.get("host"), item.get("port"))
+            if own_port:
+                source = (f" (the DQR receiver of xnat_dqr_servers[{name}])"
+                          if variable == "orthanc_dependent_modalities" else "")
+                errors.append(f"{where}.host: {item.get('host')}:{item.get('port')} is this Orthanc itself "
+                              f"(its own address or loopback, and {own_port}){source}; a modality must be "
+                              "another DICOM node")
             for flag in list(_MODALITY_FLAGS) + ["expected_offline"]:
                 if flag in item and not isinstance(item[flag], bool):
                     errors.append(f"{where}.{flag}: must be true or false, got {item[flag]!r}")
@@ -361,8 +609,8 @@ def _http_remote_errors(settings, variable, errors):
         if unknown:
             errors.append(f"{where}: unknown key(s) {', '.join(unknown)}")
         name = item.get("name")
-        if not isinstance(name, str) or not _SYMBOLIC_NAME_RE.match(name):
-            errors.append(f"{where}.name: {name!r} must be 1-64 letters, digits, '_', '-' or '.'")
+        if rest_name_error(name):
+            errors.append(f"{where}.name: {rest_name_error(name)}")
         elif name.lower() in seen:
             errors.append(f"{where}.name: {name!r} is already used by {seen[name.lower()]}; "
                           "names must be unique (compared without case)")
@@ -371,6 +619,11 @@ def _http_remote_errors(settings, variable, errors):
         problem = url_error(item.get("url")) if "url" in item else "is missing"
         if problem:
             errors.append(f"{where}.url: {problem}")
+        elif self_reference(settings, *_url_endpoint(item["url"])):
+            errors.append(f"{where}.url: {_show_url(item['url'])!r} is this Orthanc itself (its own address "
+                          f"or loopback, and {self_reference(settings, *_url_endpoint(item['url']))}); "
+                          "it must be another server")
+        errors.extend(http_headers_errors(f"{where}.http_headers", item.get("http_headers")))
         if item.get("username") and not item.get("password"):
             errors.append(f"{where}.password: is empty but a username is set; "
                           "put the password in Ansible Vault")
@@ -415,12 +668,19 @@ def _extra_config_errors(settings, errors):
         elif hit:
             errors.append(f"orthanc_extra_config[{key}]: differs only in case from {hit[0]} "
                           f"(managed by {hit[1]}); Orthanc would ignore it or read it twice")
+        elif str(key).lower() == "dicomweb" and key != "DicomWeb":
+            errors.append(f"orthanc_extra_config[{key}]: differs only in case from DicomWeb, the section "
+                          "the role renders; the DICOMweb plugin would ignore it")
     dicomweb = extra.get("DicomWeb")
     if isinstance(dicomweb, dict):
+        managed_dicomweb = {key.lower(): (key, var) for key, var in MANAGED_DICOMWEB_KEYS.items()}
         for key in dicomweb:
-            var = MANAGED_DICOMWEB_KEYS.get(key)
-            if var:
-                errors.append(f"orthanc_extra_config[DicomWeb.{key}]: managed by {var}; set {var} instead")
+            hit = managed_dicomweb.get(str(key).lower())
+            if hit and hit[0] == key:
+                errors.append(f"orthanc_extra_config[DicomWeb.{key}]: managed by {hit[1]}; set {hit[1]} instead")
+            elif hit:
+                errors.append(f"orthanc_extra_config[DicomWeb.{key}]: differs only in case from {hit[0]} "
+                              f"(managed by {hit[1]}); the DICOMweb plugin would ignore it")
 
 
 def orthanc_config_errors(settings):
@@ -471,6 +731,8 @@ def orthanc_config_errors(settings):
         problem = url_error(settings["orthanc_webhook_url"])
         if problem:
             errors.append(f"orthanc_webhook_url: {problem}")
+    errors.extend(http_headers_errors("orthanc_webhook_headers", settings.get("orthanc_webhook_headers"),
+                                      reserved=("Content-Type",)))
     tls = [settings.get(k) for k in ("orthanc_dicom_tls_certificate", "orthanc_dicom_tls_private_key",
                                      "orthanc_dicom_tls_trusted_certificates")]
     if any(tls) and not all(tls):
@@ -493,6 +755,8 @@ def orthanc_config_errors(settings):
         if not item.get("content"):
             errors.append(f"orthanc_lua_scripts[{_label(item, index)}].content: is empty")
     _extra_config_errors(settings, errors)
+    for variable, value in settings.items():
+        errors.extend(json_value_errors(variable, value, case_keys=variable == "orthanc_extra_config"))
     return errors
 
 
@@ -598,4 +862,5 @@ class FilterModule:
             "orthanc_redact": orthanc_redact,
             "orthanc_live_changes": orthanc_live_changes,
             "orthanc_parse_config": orthanc_parse_config,
+            "orthanc_lua_string": orthanc_lua_string,
         }

@@ -25,7 +25,7 @@ DOCUMENTATION = r"""
 name: pacs_firewall_sources
 short_description: Source sets and validation for the pacs_firewall role
 description:
-  - "This file holds four filters; the first three are pure, the last one resolves names."
+  - "This file holds five filters; all are pure but C(pacs_firewall_resolve), which asks the controller's resolver."
   - "C(pacs_firewall_errors(cfg)) - validates the inputs and returns a list of error strings
     of the form C(<variable>[<item>]: <problem>), every problem at once, empty when all is
     well: ports (1-65535, DICOM/HTTP/SSH distinct), CIDR lists (IPv4/IPv6, no host bits),
@@ -39,8 +39,11 @@ description:
   - "C(pacs_firewall_sources(cfg, resolved={}, management=[])) - builds the allowed
     sources per port and family. DICOM: modalities, dependent modalities, XNAT receivers,
     peer hosts, pacs_firewall_dicom_cidrs. HTTP: pacs_firewall_http_cidrs, peer hosts,
-    pacs_firewall_admin_cidrs. SSH: pacs_firewall_admin_cidrs and C(management).
+    pacs_firewall_admin_cidrs. SSH: pacs_firewall_admin_cidrs. C(management) (the controller's
+    address) is added to all three: it administers the host and runs the smoke probe.
     Duplicates merged, networks normalised, overlaps collapsed; single hosts without /32 or /128."
+  - "C(pacs_firewall_notices(cfg, management=[])) - sentences to show the user once: today, that
+    no user network may reach the HTTP port (it is open to the controller only, or to nobody)."
 positional: _input
 options:
   _input:
@@ -49,7 +52,9 @@ options:
         a dict with the keys orthanc_dicom_port, orthanc_http_port, pacs_firewall_ssh_port,
         pacs_firewall_backend, pacs_firewall_admin_cidrs, pacs_firewall_http_cidrs,
         pacs_firewall_dicom_cidrs, pacs_firewall_allow_any_dicom_source_i_know_this_is_unsafe,
-        orthanc_modalities, orthanc_dependent_modalities, xnat_dqr_servers, orthanc_peers."
+        orthanc_modalities, orthanc_dependent_modalities, xnat_dqr_servers, orthanc_peers,
+        and for C(pacs_firewall_errors) also pacs_firewall_nft_table and pacs_firewall_firewalld_policy
+        (checked only when present)."
       - "For C(pacs_firewall_resolve): the list returned by C(pacs_firewall_hostnames)."
     type: raw
     required: true
@@ -58,7 +63,7 @@ options:
     type: dict
     default: {}
   management:
-    description: "C(pacs_firewall_sources) only: addresses the controller connects from; added to the SSH sets."
+    description: "C(pacs_firewall_sources) and C(pacs_firewall_notices): addresses the controller connects from; added to every set."
     type: list
     elements: str
     default: []
@@ -92,6 +97,18 @@ _CIDR_LISTS = ("pacs_firewall_admin_cidrs", "pacs_firewall_http_cidrs", "pacs_fi
 _PORTS = ("orthanc_dicom_port", "orthanc_http_port", "pacs_firewall_ssh_port")
 _BACKENDS = ("auto", "nftables", "firewalld")
 _ANY_FLAG = "pacs_firewall_allow_any_dicom_source_i_know_this_is_unsafe"
+# nft reads a table name as one {letter}({letter}|{digit}|[/-_.])* token, and its
+# keywords (accept, counter, ip6, ...) are never names: none holds '_' or an
+# upper-case letter, so a name with one of them is never a keyword, now or later.
+_NFT_TABLE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+# firewalld: letters, digits, '_' and '-' (its '/' would make a folder of the file
+# name), at most 17 characters (max_policy_name_len: chain names are 28 at most).
+_FIREWALLD_POLICY_RE = re.compile(r"^[A-Za-z0-9_-]{1,17}$")
+# Names firewalld already uses: its zones (a policy may not share one), ANY and
+# HOST, and the policies it ships (ours would replace theirs).
+_FIREWALLD_RESERVED = {"ANY", "HOST", "block", "dmz", "drop", "external", "home", "internal", "nm-shared",
+                       "public", "trusted", "work", "libvirt", "docker", "allow-host-ipv6",
+                       "libvirt-routed-in", "libvirt-routed-out", "libvirt-to-host"}
 
 
 def _require_mapping(data, filter_name):
@@ -232,10 +249,70 @@ def _host_errors(data):
     return errors
 
 
+def nft_table_error(value):
+    """Return why ``value`` cannot be our nftables table name, or ''.
+
+    It is written unquoted into the ruleset (nft has no quoting for table
+    names), so it is a plain identifier that no nft keyword can be.
+    """
+    if not isinstance(value, str) or not _NFT_TABLE_RE.match(value):
+        return ("%r (%s) must be 1-64 letters, digits and '_', starting with a letter; it is written "
+                "unquoted into the nftables ruleset" % (value, _type_name(value)))
+    if "_" not in value and value == value.lower():
+        return ("%r could be an nft keyword (accept, counter, ip6, ...); add a '_' or an upper-case "
+                "letter (e.g. %s_fw), which no keyword has" % (value, value))
+    return ""
+
+
+def firewalld_policy_error(value):
+    """Return why ``value`` cannot be our firewalld policy name, or ''.
+
+    It names the policy, its file /etc/firewalld/policies/<name>.xml and the
+    firewall-cmd argument: firewalld's own rules (letters, digits, '_', '-', at
+    most 17 characters) without '/', and no zone or shipped policy name.
+    """
+    if not isinstance(value, str) or not _FIREWALLD_POLICY_RE.match(value):
+        length = " (%d characters)" % len(value) if isinstance(value, str) else ""
+        return ("%r (%s)%s must be 1-17 letters, digits, '_' or '-': firewalld refuses longer policy "
+                "names and other characters" % (value, _type_name(value), length))
+    if value in _FIREWALLD_RESERVED:
+        return "%r is a firewalld zone or shipped policy name; choose another" % value
+    return ""
+
+
+def _name_errors(data):
+    errors = []
+    for key, check in (("pacs_firewall_nft_table", nft_table_error),
+                       ("pacs_firewall_firewalld_policy", firewalld_policy_error)):
+        if key in data:
+            problem = check(data[key])
+            if problem:
+                errors.append("%s: %s" % (key, problem))
+    return errors
+
+
+# Paths written unquoted into the rollback shell script and the systemd units (run as root).
+_PATHS = ("pacs_firewall_nft_file", "pacs_firewall_state_dir")
+_PATH_RE = re.compile(r"^(/[A-Za-z0-9._-]+)+$")
+
+
+def _path_errors(data):
+    """Each path must be absolute, of plain segments: letters, digits, '.', '_', '-', no '..'."""
+    errors = []
+    for key in _PATHS:
+        if key not in data:
+            continue
+        value = data[key]
+        if not isinstance(value, str) or not _PATH_RE.match(value) or "/../" in value + "/" or "/./" in value + "/":
+            errors.append("%s: %r is not an absolute path of plain segments (letters, digits, '.', '_', '-'; "
+                          "no '..'): it is written into a shell script and systemd units" % (key, value))
+    return errors
+
+
 def pacs_firewall_errors(data):
     """Return every validation error of the firewall inputs as a list of strings."""
     _require_mapping(data, "pacs_firewall_errors")
-    errors = []
+    errors = _name_errors(data) + _path_errors(data)
     backend = data.get("pacs_firewall_backend", "auto")
     if backend not in _BACKENDS:
         errors.append("pacs_firewall_backend: %r is not one of %s" % (backend, ", ".join(_BACKENDS)))
@@ -342,9 +419,29 @@ def pacs_firewall_sources(data, resolved=None, management=None):
         for index, cidr in enumerate(_list(data, key)):
             for svc in services:
                 _add(buckets[svc], cidr, "%s[%s]" % (key, index))
+    # The controller administers the host and runs the smoke probe: it reaches every port.
     for index, addr in enumerate(management):
-        _add(buckets["ssh"], addr, "management[%s]" % index)
+        for svc in ("dicom", "http", "ssh"):
+            _add(buckets[svc], addr, "management[%s]" % index)
     return {svc: _finish(bucket) for svc, bucket in buckets.items()}
+
+
+def pacs_firewall_notices(data, management=None):
+    """What a user should be told about the sets, once per host: a list of sentences.
+
+    Today one case: no user network may reach Orthanc's HTTP port (no HTTP or admin CIDR,
+    no peer), so Orthanc Explorer and DICOMweb answer the controller only, or nobody.
+    """
+    _require_mapping(data, "pacs_firewall_notices")
+    management = management or []
+    users = [key for key in ("pacs_firewall_http_cidrs", "pacs_firewall_admin_cidrs", "orthanc_peers")
+             if _list(data, key)]
+    if users:
+        return []
+    who = ("the controller only (%s)" % ", ".join(str(a) for a in management)) if management else "nobody"
+    return ["the HTTP port %s is open to %s: Orthanc Explorer and DICOMweb are not reachable from the "
+            "hospital network; list the networks of its users in pacs_firewall_http_cidrs to open it to them"
+            % (data.get("orthanc_http_port"), who)]
 
 
 class FilterModule:
@@ -356,4 +453,5 @@ class FilterModule:
             "pacs_firewall_hostnames": pacs_firewall_hostnames,
             "pacs_firewall_resolve": pacs_firewall_resolve,
             "pacs_firewall_sources": pacs_firewall_sources,
+            "pacs_firewall_notices": pacs_firewall_notices,
         }

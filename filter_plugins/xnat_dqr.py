@@ -67,9 +67,10 @@ DQR_SETTINGS = ("dqrCallingAe", "dqrMaxPacsRequestAttempts", "dqrWaitToRetryRequ
                 "pacsAvailabilityCheckFrequency", "assumeSameSessionIfArrivedWithin",
                 "allowAllUsersToUseDqr", "allowAllProjectsToUseDqr", "notifyAdminOnImport",
                 "leavePacsAuditTrail")
-BOOL_KEYS = ("queryable", "storable", "default_query_retrieve", "default_storage")
+BOOL_KEYS = ("queryable", "storable", "default_query_retrieve", "default_storage", "smoke_write")
 TIME_RE = re.compile(r"^([01]?\d|2[0-4]):([0-5]\d)$")
 MAX_THREADS = 100
+NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
 def _type(value):
@@ -149,12 +150,60 @@ def _schedule_errors(where, schedule):
     return errors
 
 
+def _show_url(value):
+    """The URL as it may appear in a message: everything before its last '@' is masked.
+
+    A user:password@ part may hold '/', '?' or '#' unencoded, and a scheme may be
+    missing or malformed, so the mask starts after '//' (or at the start) and ends
+    at the last '@' of the whole string: a secret never reaches a message.
+    """
+    if "@" not in value:
+        return value
+    start = value.find("//") + 2 if "//" in value.split("@", 1)[0] else 0
+    return value[:start] + "***" + value[value.rindex("@"):]
+
+
+def url_problem(url):
+    """Why url is not an XNAT base URL the role can use, or None.
+
+    Checked on the raw string (urlsplit drops tabs and newlines silently): no
+    control characters or spaces, ASCII only, a lower-case http:// or https://
+    scheme, a host, a port 1-65535, and no user:password@ part (credentials go in
+    username and password, which are kept out of logs).
+    """
+    if not isinstance(url, str):
+        return "url must be an http(s) URL with a host, got %r" % (url,)
+    shown = _show_url(url)
+    bad = sorted({repr(c) for c in url if ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0})
+    if bad:
+        return ("url %r contains control character(s) %s; Python's URL parser drops them silently"
+                % (shown, ", ".join(bad)))
+    if any(ord(c) > 0x7E for c in url) or " " in url:
+        return "url %r must be ASCII without spaces (punycode host, percent-encoded path)" % shown
+    if url.lower().startswith(("http://", "https://")) and not url.startswith(("http://", "https://")):
+        return "url %r must start with http:// or https:// in lower case" % shown
+    if not url.startswith(("http://", "https://")):
+        return "url must be an http(s) URL with a host, got %r" % shown
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:  # its text may quote a password, so only without one
+        return "url %r is not a valid URL%s" % (shown, "" if "@" in url else " (%s)" % exc)
+    if "@" in parts.netloc:
+        return ("url %r carries credentials (user:password@); use the username and password fields "
+                "(password from the vault)" % shown)
+    if not parts.hostname:
+        return "url must be an http(s) URL with a host, got %r" % shown
+    if port is not None and not 1 <= port <= 65535:
+        return "url %r has a port outside 1-65535" % shown
+    return None
+
+
 def _item_errors(where, item, orthanc_dicom_aet):
     errors = []
-    url = item.get("url")
-    parts = urlsplit(url) if isinstance(url, str) else None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        errors.append("%s: url must be an http(s) URL with a host, got %r" % (where, url))
+    problem = url_problem(item.get("url"))
+    if problem:
+        errors.append("%s: %s" % (where, problem))
     for key in ("username", "password"):
         value = item.get(key)
         if not isinstance(value, str) or not value:
@@ -205,8 +254,14 @@ def _item_errors(where, item, orthanc_dicom_aet):
                 problem = ae_title_problem(settings["dqrCallingAe"])
                 if problem:
                     errors.append("%s: dqr_settings.dqrCallingAe %s" % (where, problem))
+    if item.get("smoke_write") is True and not (isinstance(item.get("smoke_project"), str)
+                                                and item["smoke_project"].strip()):
+        errors.append("%s: smoke_project is required with smoke_write (the project the smoke's DQR import goes to)"
+                      % where)
+    if "smoke_project" in item and not isinstance(item["smoke_project"], str):
+        errors.append("%s: smoke_project %r is not a string" % (where, item["smoke_project"]))
     known = {"name", "url", "username", "password", "receiver", "pacs_label", "pacs_host",
-             "schedule", "dqr_settings", *BOOL_KEYS}
+             "schedule", "dqr_settings", "smoke_write", "smoke_project", *BOOL_KEYS}
     unknown = sorted(set(item) - known)
     if unknown:
         errors.append("%s: unknown keys %s" % (where, ", ".join(unknown)))
@@ -236,6 +291,10 @@ def xnat_dqr_errors(servers, orthanc_dicom_aet=None, variable="xnat_dqr_servers"
             errors.append("%s: name must be a non-empty string" % where)
         else:
             where = "%s[%s]" % (variable, name)
+            if not NAME_RE.match(name) or not name.strip("."):
+                errors.append("%s: name %r must be 1-64 letters, digits, '_', '-' or '.', not only dots: it "
+                              "becomes an Orthanc modality name, a segment of Orthanc's REST path"
+                              % (where, name))
             if name in names:
                 errors.append("%s: name is used twice (also item #%d); names are Orthanc modality keys"
                               % (where, names[name]))

@@ -3,8 +3,9 @@
 #   - Debian packages: docker.io, debootstrap, dcmtk, chromium (report rendering test)
 #   - a running Docker engine (started by hand when there is no systemd)
 #   - the Python virtualenv .venv with requirements.txt
-#   - the local systemd base image (no registry is needed) and the local
-#     Orthanc container image used by the `container` install method
+#   - the local systemd base images of Debian 12 and Debian 13 (no registry is
+#     needed) and the local Orthanc container image used by the `container`
+#     install method
 # Every step is skipped when its result is already there.
 set -euo pipefail
 
@@ -12,9 +13,10 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 BASE_IMAGE="${PP_BASE_IMAGE:-local/debian12-systemd:latest}"
+BASE_IMAGE_TRIXIE="${PP_BASE_IMAGE_TRIXIE:-local/debian13-systemd:latest}"
 ORTHANC_IMAGE="${PP_ORTHANC_IMAGE:-local/orthanc:1.10.1}"
 DEBIAN_MIRROR="${PP_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
-APT_PACKAGES=(docker.io debootstrap dcmtk make chromium python3-venv openssh-client)
+APT_PACKAGES=(docker.io debootstrap dcmtk make chromium python3-venv openssh-client lua5.3)
 
 log() { printf '\n==> %s\n' "$*"; }
 sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -72,24 +74,31 @@ make_venv() {
     echo "$want" > "$stamp"
 }
 
+# build_base_image SUITE TAG: a systemd base image of Debian SUITE (bookworm,
+# trixie, ...) made with debootstrap and imported as TAG; skipped when TAG exists.
 build_base_image() {
-    if docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
-        log "Base image $BASE_IMAGE exists"
+    local suite="$1" tag="$2"
+    if docker image inspect "$tag" >/dev/null 2>&1; then
+        log "Base image $tag exists"
         return
     fi
-    log "Building $BASE_IMAGE with debootstrap (about a minute, once)"
+    log "Building $tag from Debian $suite with debootstrap (a minute or two, once)"
     local rootfs
     rootfs="$(mktemp -d /var/tmp/pp-rootfs.XXXXXX)"
-    debootstrap --variant=minbase \
-        --include=python3,systemd,systemd-sysv,dbus,ca-certificates,iproute2,sudo \
-        bookworm "$rootfs" "$DEBIAN_MIRROR" >/var/tmp/pp-debootstrap.log 2>&1
+    if ! debootstrap --variant=minbase \
+            --include=python3,systemd,systemd-sysv,dbus,ca-certificates,iproute2,sudo \
+            "$suite" "$rootfs" "$DEBIAN_MIRROR" >"/var/tmp/pp-debootstrap-$suite.log" 2>&1; then
+        rm -rf "$rootfs"
+        echo "debootstrap $suite failed; see /var/tmp/pp-debootstrap-$suite.log" >&2
+        exit 1
+    fi
     # Containers do not need the getty or the udev machinery; masking them makes
     # systemd reach `running` quickly and quietly.
     for unit in getty@tty1.service console-getty.service systemd-udevd.service \
                 systemd-udev-trigger.service systemd-remount-fs.service; do
         ln -sf /dev/null "$rootfs/etc/systemd/system/$unit"
     done
-    tar -C "$rootfs" -c . | docker import -c 'CMD ["/lib/systemd/systemd"]' - "$BASE_IMAGE" >/dev/null
+    tar -C "$rootfs" -c . | docker import -c 'CMD ["/lib/systemd/systemd"]' - "$tag" >/dev/null
     rm -rf "$rootfs"
 }
 
@@ -105,6 +114,7 @@ build_orthanc_image() {
 install_debian_packages
 start_docker
 make_venv
-build_base_image
+build_base_image bookworm "$BASE_IMAGE"
+build_base_image trixie "$BASE_IMAGE_TRIXIE"
 build_orthanc_image
 log "Machine ready"

@@ -14,7 +14,7 @@ problem of every inventory is printed, one per line:
     <inventory> <host> <variable>[<item>]: <problem>
 
 and the exit status is 1 when there is any. Vaulted files are decrypted with
---vault-password-file, or else with the one ``.vault-password*`` file in the
+--vault-password-file or --ask-vault-pass, or else with the one ``.vault-password*`` file in the
 inventory's folder. Host names are not resolved unless --resolve is given (the
 firewall preflight resolves them on the controller; offline we do not).
 """
@@ -22,6 +22,8 @@ firewall preflight resolves them on the controller; offline we do not).
 from __future__ import annotations
 
 import argparse
+import datetime
+import getpass
 import json
 import os
 import pathlib
@@ -212,8 +214,31 @@ def _has_template(value):
 
 
 def _plain(value):
-    """Inventory data without Ansible's trust tags: fast to copy and validate, never templated again."""
-    return json.loads(json.dumps(value, default=str))
+    """Inventory data without Ansible's trust tags: fast to copy and validate, never templated again.
+
+    Values JSON cannot hold (bytes from !!binary, sets, dates, non-string keys) keep their
+    type, so that the roles' checks refuse them here as the preflight play does.
+    """
+    try:
+        return json.loads(json.dumps(value))
+    except (TypeError, ValueError):
+        return _plain_slow(value)
+
+
+def _plain_slow(value):
+    """_plain for data holding non-JSON values: builtin copies, other types kept as they are."""
+    if isinstance(value, dict):
+        return {(_plain_slow(k) if isinstance(k, (str, int, float)) else k): _plain_slow(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain_slow(v) for v in value]
+    for kind in (bool, str, int, float, bytes, set, frozenset):
+        if isinstance(value, kind):
+            return kind(value)
+    if isinstance(value, datetime.datetime):
+        return datetime.datetime.fromisoformat(value.isoformat())
+    if isinstance(value, datetime.date):
+        return datetime.date.fromisoformat(value.isoformat())
+    return value
 
 
 def _render(templar, value):
@@ -272,13 +297,17 @@ def _host_errors(loader, roles, inv_vars, resolve, values_out):
     return errors
 
 
-def _vault_file(inventory, given):
+def _vault_password(inventory, given):
+    """The vault password of an inventory: given (bytes from --ask-vault-pass, or a file's
+    path), else the one .vault-password* file in its folder, else None."""
+    if isinstance(given, bytes):
+        return given
     if given:
-        return pathlib.Path(given)
+        return pathlib.Path(given).read_bytes().strip()
     folder = pathlib.Path(inventory)
     folder = folder if folder.is_dir() else folder.parent
     found = sorted(folder.glob(".vault-password*"))
-    return found[0] if len(found) == 1 else None
+    return found[0].read_bytes().strip() if len(found) == 1 else None
 
 
 def _unique(lines):
@@ -297,9 +326,9 @@ def validate_inventory(inventory, vault_password_file=None, resolve=False, value
     """
     label = str(inventory).rstrip("/")
     loader = DataLoader()
-    vault = _vault_file(inventory, vault_password_file)
+    vault = _vault_password(inventory, vault_password_file)
     if vault is not None:
-        loader.set_vault_secrets([("default", VaultSecret(vault.read_bytes().strip()))])
+        loader.set_vault_secrets([("default", VaultSecret(vault))])
     try:
         hosts_pattern, roles = _load_preflight()
         inventory_manager = InventoryManager(loader=loader, sources=[str(inventory)])
@@ -318,6 +347,8 @@ def validate_inventory(inventory, vault_password_file=None, resolve=False, value
         except AnsibleError as exc:
             cross.pop(host.name)  # nothing is known of this host: leave it out of the cross-host rules
             problems = ["inventory: %s" % str(exc).splitlines()[0]]
+            if "vault password" in problems[0].lower():
+                problems[0] += " (give it with --ask-vault-pass or --vault-password-file)"
         lines.extend("%s %s %s" % (label, host.name, p) for p in _unique(problems))
     lines.extend("%s %s" % (label, p) for p in pacs_inventory_errors(cross))
     return lines
@@ -327,13 +358,18 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("inventories", nargs="+", help="inventory folders or files")
     parser.add_argument("--vault-password-file", help="for every inventory (default: its .vault-password* file)")
+    parser.add_argument("--ask-vault-pass", action="store_true",
+                        help="ask for the vault password (the terminal, else standard input)")
     parser.add_argument("--resolve", action="store_true", help="also resolve host names, as the firewall preflight does")
     parser.add_argument("--json", metavar="FILE", help="also write {inventory: [problems]} to FILE")
     args = parser.parse_args(argv)
+    password = args.vault_password_file
+    if args.ask_vault_pass:
+        password = getpass.getpass("Vault password: ").encode()
     start = time.monotonic()
     report, total = {}, 0
     for inventory in args.inventories:
-        lines = validate_inventory(inventory, args.vault_password_file, args.resolve)
+        lines = validate_inventory(inventory, password, args.resolve)
         report[inventory] = lines
         total += len(lines)
         for line in lines:

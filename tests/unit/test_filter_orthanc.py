@@ -46,7 +46,8 @@ def errors(**overrides):
 def test_all_filters_registered():
     assert set(F) == {"orthanc_modalities", "orthanc_peers", "orthanc_dicomweb_servers",
                       "orthanc_registered_users", "orthanc_config_errors", "dicom_ae_title_error",
-                      "orthanc_redact", "orthanc_live_changes", "orthanc_parse_config"}
+                      "orthanc_redact", "orthanc_live_changes", "orthanc_parse_config",
+                      "orthanc_lua_string"}
 
 
 def test_modalities_object_form_with_defaults_and_permissions():
@@ -334,3 +335,200 @@ def test_bad_number_of_config_backups(value):
 @pytest.mark.parametrize("value", [0, 3, "5"])
 def test_good_number_of_config_backups(value):
     assert errors(orthanc_config_backups=value) == []
+
+
+# --- Issue 18: every value refused by name or rendered safely ---------------------------------
+
+def _modality(**fields):
+    return {"name": "US1", "aet": "US1", "host": "10.20.0.12", "port": 104, **fields}
+
+
+@pytest.mark.parametrize("name", [".", "..", "...", "a/b", "a b", "x?y", "x#y", "%2e%2e", "tab\tname",
+                                  "new\nline", "\u00e9cho", "", "A" * 65])
+def test_names_that_orthanc_rest_path_cannot_address_are_refused(name):
+    for variable, item in (("orthanc_modalities", _modality(name=name)),
+                           ("orthanc_peers", {"name": name, "url": "https://p.example.org/"}),
+                           ("orthanc_dicomweb_servers", {"name": name, "url": "https://d.example.org/"})):
+        result = errors(**{variable: [item]})
+        assert len(result) == 1 and result[0].startswith(f"{variable}[") and ".name: " in result[0], result
+
+
+def test_dotted_names_that_are_not_only_dots_are_kept():
+    assert errors(orthanc_modalities=[_modality(name="ct.room-1_a")]) == []
+
+
+@pytest.mark.parametrize("url, problem", [
+    ("https://p.example.org/\nX-Injected: 1", "contains control character(s) '\\n'"),
+    ("https://p.example.org/\r", "contains control character(s) '\\r'"),
+    ("https://p.exa\tmple.org/", "contains control character(s) '\\t'"),
+    ("https://p.example.org/\x7f", "contains control character(s) '\\x7f'"),
+    ("https://h\u00f4pital.example/", "contains non-ASCII characters"),
+    ("https://p.example.org/caf\u00e9", "contains non-ASCII characters"),
+    ("https://p.example.org/a b", "contains a space"),
+    ("HTTPS://p.example.org/", "must start with http:// or https:// in lower case"),
+    ("Http://p.example.org/", "must start with http:// or https:// in lower case"),
+    ("ftp://p.example.org/", "must start with http:// or https://"),
+    ("https://peer:s3cret@p.example.org/", "carries credentials (user:password@)"),
+    ("https://peer@p.example.org/", "carries credentials (user:password@)"),
+])
+def test_urls_are_checked_on_the_raw_string(url, problem):
+    for variable in ("orthanc_peers", "orthanc_dicomweb_servers"):
+        result = errors(**{variable: [{"name": "x", "url": url}]})
+        assert len(result) == 1 and result[0].startswith(f"{variable}[x].url: ") and problem in result[0], result
+    result = errors(orthanc_webhook_url=url)
+    assert len(result) == 1 and result[0].startswith("orthanc_webhook_url: ") and problem in result[0], result
+
+
+def test_credentials_never_reach_a_message():
+    for url in ("https://peer:s3cret@p.example.org/", "peer:s3cret@p.example.org/",
+                "https://peer:s3/cr?et@p.example.org:99999/", "HTTPS://peer:s3cret@p.example.org/\n"):
+        result = errors(orthanc_peers=[{"name": "x", "url": url}])
+        assert result and not any("s3" in e for e in result), result
+
+
+@pytest.mark.parametrize("headers, problem", [
+    ({"X-Source": "pacs\r\nX-Admin: yes"}, "[X-Source]: the value contains control character(s)"),
+    ({"X-Source": "a\nb"}, "[X-Source]: the value contains control character(s)"),
+    ({"X Source": "a"}, "the header name 'X Source' (str) must be letters"),
+    ({"X-Source\r\n": "a"}, "must be letters, digits"),
+    ({"X-Source": 5}, "[X-Source]: the value must be a string, got int 5"),
+    ({"X-Source": "a", "x-source": "b"}, "[x-source]: is the header X-Source again"),
+])
+def test_http_headers_are_tokens_with_single_line_values(headers, problem):
+    result = errors(orthanc_webhook_url="http://10.0.0.9/events", orthanc_webhook_headers=headers)
+    assert len(result) == 1 and result[0].startswith("orthanc_webhook_headers") and problem in result[0], result
+    result = errors(orthanc_peers=[{"name": "x", "url": "https://p.example.org/", "http_headers": headers}])
+    assert len(result) == 1 and result[0].startswith("orthanc_peers[x].http_headers") and problem in result[0]
+
+
+def test_the_webhook_sets_content_type_itself():
+    result = errors(orthanc_webhook_headers={"content-type": "text/plain"})
+    assert result == ["orthanc_webhook_headers[content-type]: is the header Content-Type again (HTTP header "
+                      "names ignore case); only one value would be sent"]
+
+
+def test_lua_string_holds_every_byte_in_every_lua_version():
+    lua = F["orthanc_lua_string"]
+    assert lua("http://10.0.0.9/events") == '"http://10.0.0.9/events"'
+    assert lua('a"b\\c') == '"a\\034b\\092c"'
+    assert lua("caf\u00e9\n") == '"caf\\195\\169\\010"'
+    assert lua("\U0001f642") == '"\\240\\159\\153\\130"'
+    assert "\\u" not in lua("\u00e9\u2028")
+    with pytest.raises(AnsibleFilterError, match="not valid Unicode"):
+        lua("\ud800")
+    with pytest.raises(AnsibleFilterError, match="expects a string, got int"):
+        lua(5)
+
+
+def test_webhook_template_uses_lua_literals_not_json():
+    text = (ROOT / "roles" / "orthanc" / "templates" / "webhook.lua.j2").read_text()
+    assert "to_json" not in text and text.count("| orthanc_lua_string }}") == 4
+
+
+@pytest.mark.parametrize("value, problem", [
+    (float("inf"), "inf (float) cannot be written in JSON (no NaN or Infinity)"),
+    (float("-inf"), "-inf (float) cannot be written in JSON"),
+    (float("nan"), "nan (float) cannot be written in JSON"),
+    (b"\x00\x01", "is binary data (!!binary)"),
+    ({1, 2}, "is a set (!!set)"),
+    (__import__("datetime").date(2024, 1, 2), "is a date (2024-01-02)"),
+    (__import__("datetime").datetime(2024, 1, 2, 3, 4), "is a datetime"),
+    ("\ud800", "lone UTF-16 surrogate"),
+])
+def test_values_json_cannot_hold_are_refused_naming_the_path(value, problem):
+    result = errors(orthanc_extra_config={"Worklists": {"Database": [value]}})
+    assert len(result) == 1 and result[0].startswith("orthanc_extra_config[Worklists.Database.0]: ") \
+        and problem in result[0], result
+    result = errors(orthanc_modalities=[_modality(description=value)])
+    assert any(e.startswith("orthanc_modalities[US1].description: ") and problem in e for e in result), result
+
+
+def test_keys_json_cannot_hold_or_that_differ_only_in_case_are_refused():
+    assert errors(orthanc_extra_config={"Worklists": {1: "a"}}) == [
+        "orthanc_extra_config[Worklists]: the key 1 is a int; JSON keys are strings: quote it"]
+    result = errors(orthanc_extra_config={"Worklists": {"Enable": True, "enable": False}})
+    assert result == ["orthanc_extra_config[Worklists.enable]: differs only in case from Enable; Orthanc reads "
+                      "keys case-sensitively and would ignore one of them"]
+
+
+@pytest.mark.parametrize("key, managed", [("servers", "Servers"), ("SERVERS", "Servers"), ("root", "Root"),
+                                          ("enable", "Enable")])
+def test_a_dicomweb_key_differing_only_in_case_from_a_managed_one_is_refused(key, managed):
+    result = errors(orthanc_extra_config={"DicomWeb": {key: {}}})
+    assert result[0].startswith(f"orthanc_extra_config[DicomWeb.{key}]: differs only in case from {managed}")
+
+
+def test_a_dicomweb_section_in_another_case_is_refused():
+    result = errors(orthanc_extra_config={"dicomweb": {"MetadataWorkerThreadsCount": 2}})
+    assert result == ["orthanc_extra_config[dicomweb]: differs only in case from DicomWeb, the section the role "
+                      "renders; the DICOMweb plugin would ignore it"]
+
+
+@pytest.mark.parametrize("manufacturer", ["Generic", "GenericNoWildcardInDates", "GenericNoUniversalWildcard",
+                                          "StoreScp", "Vitrea", "GE"])
+def test_orthanc_manufacturers_are_accepted_in_their_exact_case(manufacturer):
+    assert errors(orthanc_modalities=[_modality(manufacturer=manufacturer)]) == []
+
+
+@pytest.mark.parametrize("manufacturer, hint", [("generic", "did you mean 'Generic'?"), ("GENERIC", "Generic"),
+                                                ("ge", "did you mean 'GE'?"), ("Siemens", "is not one of"),
+                                                ("ClearCanvas", "obsolete"), ("AgfaImpax", "GenericNoWildcardInDates"),
+                                                (5, "(int) is not one of")])
+def test_other_manufacturers_are_refused(manufacturer, hint):
+    result = errors(orthanc_modalities=[_modality(manufacturer=manufacturer)])
+    assert len(result) == 1 and result[0].startswith("orthanc_modalities[US1].manufacturer: ") and hint in result[0]
+
+
+SELF = {"orthanc_address": "10.20.0.5", "ansible_host": "pacs1.example.org"}
+
+
+@pytest.mark.parametrize("host, port, own", [
+    ("10.20.0.5", 4242, "orthanc_dicom_port"), ("10.20.0.5", 8042, "orthanc_http_port"),
+    ("pacs1.example.org", 4242, "orthanc_dicom_port"), ("PACS1.example.org.", 4242, "orthanc_dicom_port"),
+    ("127.0.0.1", 4242, "orthanc_dicom_port"), ("127.0.1.1", 4242, "orthanc_dicom_port"),
+    ("localhost", 8042, "orthanc_http_port"), ("::1", 4242, "orthanc_dicom_port"),
+])
+def test_a_modality_pointing_at_the_pacs_itself_is_refused(host, port, own):
+    result = errors(orthanc_modalities=[_modality(host=host, port=port)], **SELF)
+    assert result == [f"orthanc_modalities[US1].host: {host}:{port} is this Orthanc itself (its own address or "
+                      f"loopback, and {own}); a modality must be another DICOM node"]
+
+
+def test_an_xnat_receiver_pointing_at_the_pacs_itself_names_the_xnat_server():
+    dependent = [{"name": "XNAT_A", "aet": "XNAT_A", "host": "pacs1.example.org", "port": 4242,
+                  "allow_echo": True, "allow_find": True, "allow_move": True, "allow_store": True}]
+    result = errors(orthanc_dependent_modalities=dependent, **SELF)
+    assert len(result) == 1 and "(the DQR receiver of xnat_dqr_servers[XNAT_A])" in result[0]
+
+
+@pytest.mark.parametrize("url", ["http://10.20.0.5:8042/", "https://pacs1.example.org:4242/", "http://localhost:8042/",
+                                 "http://[::1]:8042/"])
+def test_a_peer_or_dicomweb_server_pointing_at_the_pacs_itself_is_refused(url):
+    for variable in ("orthanc_peers", "orthanc_dicomweb_servers"):
+        result = errors(**{variable: [{"name": "x", "url": url}]}, **SELF)
+        assert len(result) == 1 and result[0].startswith(f"{variable}[x].url: ")
+        assert "is this Orthanc itself" in result[0]
+
+
+@pytest.mark.parametrize("host, port", [("10.20.0.5", 104), ("127.0.0.1", 10104), ("10.20.0.6", 4242),
+                                        ("pacs2.example.org", 8042)])
+def test_other_ports_on_the_same_machine_and_other_hosts_are_kept(host, port):
+    assert errors(orthanc_modalities=[_modality(host=host, port=port)], **SELF) == []
+    assert errors(orthanc_peers=[{"name": "x", "url": f"http://{host}:{port}/"}], **SELF) == []
+
+
+def _json_validate_command():
+    tasks = yaml.safe_load((ROOT / "roles" / "orthanc" / "tasks" / "configure.yml").read_text())
+    task = next(t for t in tasks if t.get("name") == "Render orthanc.json")
+    return task["ansible.builtin.template"]["validate"]
+
+
+@pytest.mark.parametrize("body, ok", [('{"A": 1.5, "B": "\\u00e9"}', True), ('{"A": Infinity}', False),
+                                      ('{"A": -Infinity}', False), ('{"A": NaN}', False), ('{"A": }', False)])
+def test_the_role_checks_orthanc_json_as_strictly_as_orthanc(tmp_path, body, ok):
+    import subprocess  # pylint: disable=import-outside-toplevel
+    path = tmp_path / "orthanc.json"
+    path.write_text("// Ansible managed\n" + body + "\n")
+    run = subprocess.run(["sh", "-c", _json_validate_command().replace("%s", str(path))],
+                         capture_output=True, text=True, check=False)
+    assert (run.returncode == 0) is ok, run.stderr

@@ -17,6 +17,7 @@ errors = FILTERS["pacs_firewall_errors"]
 sources = FILTERS["pacs_firewall_sources"]
 hostnames = FILTERS["pacs_firewall_hostnames"]
 resolve = FILTERS["pacs_firewall_resolve"]
+notices = FILTERS["pacs_firewall_notices"]
 
 
 def base(**overrides):
@@ -39,7 +40,8 @@ def base(**overrides):
 
 def test_all_filters_registered():
     assert set(FILTERS) == {
-        "pacs_firewall_errors", "pacs_firewall_sources", "pacs_firewall_hostnames", "pacs_firewall_resolve"}
+        "pacs_firewall_errors", "pacs_firewall_sources", "pacs_firewall_hostnames", "pacs_firewall_resolve",
+        "pacs_firewall_notices"}
 
 
 def test_modalities_go_to_dicom_only():
@@ -73,9 +75,36 @@ def test_peers_go_to_dicom_and_http():
 def test_extra_cidrs_and_management():
     data = base(pacs_firewall_dicom_cidrs=["10.1.0.0/16"], pacs_firewall_http_cidrs=["2001:db8:1::/48"])
     result = sources(data, management=["198.51.100.200"])
-    assert result["dicom"]["ipv4"] == ["10.1.0.0/16"]
+    # The controller administers the host and runs the smoke probe: every port (issue 16).
+    assert result["dicom"]["ipv4"] == ["10.1.0.0/16", "198.51.100.200"]
+    assert result["http"]["ipv4"] == ["192.0.2.0/28", "198.51.100.200"]
     assert result["http"]["ipv6"] == ["2001:db8:1::/48"]
     assert result["ssh"]["ipv4"] == ["192.0.2.0/28", "198.51.100.200"]
+
+
+def test_without_management_only_the_inventory_opens_ports():
+    result = sources(base(pacs_firewall_dicom_cidrs=["10.1.0.0/16"]), management=[])
+    assert result["dicom"]["ipv4"] == ["10.1.0.0/16"]
+    assert result["ssh"]["ipv4"] == ["192.0.2.0/28"]
+
+
+def test_notice_when_the_http_port_is_open_to_the_controller_only():
+    data = base(pacs_firewall_admin_cidrs=[])
+    notes = notices(data, management=["198.51.100.200"])
+    assert len(notes) == 1
+    assert "8042 is open to the controller only (198.51.100.200)" in notes[0]
+    assert "pacs_firewall_http_cidrs" in notes[0]
+    assert "open to nobody" in notices(data)[0]
+
+
+@pytest.mark.parametrize("opened_by", [
+    {"pacs_firewall_http_cidrs": ["10.1.0.0/16"]},
+    {"pacs_firewall_admin_cidrs": ["192.0.2.0/28"]},
+    {"orthanc_peers": [{"name": "P", "url": "http://10.1.2.3:8042/"}]},
+])
+def test_no_notice_when_a_user_network_may_reach_the_http_port(opened_by):
+    data = base(**{"pacs_firewall_admin_cidrs": [], **opened_by})
+    assert notices(data, management=["198.51.100.200"]) == []
 
 
 def test_duplicates_merged_and_overlaps_collapsed():
@@ -222,3 +251,70 @@ def test_sources_rejects_bad_resolved_address():
     data = base(orthanc_modalities=[{"name": "CT1", "host": "ct1.example.org"}])
     with pytest.raises(AnsibleFilterError, match=r"orthanc_modalities\[CT1\]\.host: 'garbage'"):
         sources(data, resolved={"ct1.example.org": ["garbage"]})
+
+
+# --- Issue 18: names that become syntax in the ruleset and the policy XML ---------------------
+
+@pytest.mark.parametrize("table", ["pacs_provisioner", "PACS", "t1_x", "Fw2", "a" + "_" * 63])
+def test_nft_table_names_nft_reads_as_one_identifier_are_kept(table):
+    assert errors(base(pacs_firewall_nft_table=table)) == []
+
+
+@pytest.mark.parametrize("table, problem", [
+    ("x; flush ruleset; table inet y", "must be 1-64 letters, digits and '_'"),
+    ("x\nflush ruleset", "must be 1-64 letters"), ("a-b", "must be 1-64"), ("a.b", "must be 1-64"),
+    ("a/b", "must be 1-64"), ("_x", "starting with a letter"), ("1x", "starting with a letter"),
+    ("", "must be 1-64"), ("a" * 65, "must be 1-64"), ("t\u00e4ble", "must be 1-64"), (5, "(int)"),
+    ("accept", "could be an nft keyword"), ("counter", "could be an nft keyword"), ("pacs", "could be an nft keyword"),
+])
+def test_other_nft_table_names_are_refused(table, problem):
+    result = errors(base(pacs_firewall_nft_table=table))
+    assert len(result) == 1 and result[0].startswith("pacs_firewall_nft_table: ") and problem in result[0], result
+
+
+@pytest.mark.parametrize("policy", ["pacs-provisioner", "pacs_fw", "P1", "x" * 17])
+def test_firewalld_policy_names_firewalld_accepts_are_kept(policy):
+    assert errors(base(pacs_firewall_firewalld_policy=policy)) == []
+
+
+@pytest.mark.parametrize("policy, problem", [
+    ("pacs-provisioner-campus-a", "(25 characters) must be 1-17"), ("x" * 18, "(18 characters)"),
+    ('p"/><rule><accept/></rule><x a="', "must be 1-17 letters"), ("a/b", "must be 1-17"), ("../x", "must be 1-17"),
+    ("a b", "must be 1-17"), ("", "must be 1-17"), ("p\u00f6licy", "must be 1-17"), (None, "(NoneType)"),
+    ("public", "is a firewalld zone"), ("HOST", "is a firewalld zone"), ("allow-host-ipv6", "shipped policy"),
+])
+def test_other_firewalld_policy_names_are_refused(policy, problem):
+    result = errors(base(pacs_firewall_firewalld_policy=policy))
+    assert len(result) == 1 and result[0].startswith("pacs_firewall_firewalld_policy: ") and problem in result[0]
+
+
+def test_names_are_only_checked_when_given():
+    data = base()
+    data.pop("pacs_firewall_nft_table", None)
+    data.pop("pacs_firewall_firewalld_policy", None)
+    assert errors(data) == []
+
+
+def test_the_validate_tasks_hand_the_names_to_the_filter():
+    text = (_PATH.parents[1] / "roles" / "pacs_firewall" / "tasks" / "validate.yml").read_text()
+    assert "pacs_firewall_nft_table: \"{{ pacs_firewall_nft_table }}\"" in text
+    assert "pacs_firewall_firewalld_policy: \"{{ pacs_firewall_firewalld_policy }}\"" in text
+
+
+@pytest.mark.parametrize("key, value", [
+    ("pacs_firewall_nft_file", "/etc/nftables.d/x.nft; rm -rf /"),
+    ("pacs_firewall_nft_file", "etc/relative.nft"),
+    ("pacs_firewall_nft_file", "/etc/../root/x.nft"),
+    ("pacs_firewall_state_dir", "/var/lib/pacs dir"),
+    ("pacs_firewall_state_dir", "/var/lib/$(id)"),
+    ("pacs_firewall_state_dir", "/var/lib/x\nExecStart=/bin/sh"),
+    ("pacs_firewall_state_dir", 5),
+])
+def test_paths_that_reach_the_shell_script_and_units_are_refused(key, value):
+    problems = errors(base(**{key: value}))
+    assert any(p.startswith("%s: " % key) and "absolute path of plain segments" in p for p in problems), problems
+
+
+def test_default_paths_pass():
+    assert errors(base(pacs_firewall_nft_file="/etc/nftables.d/pacs_provisioner.nft",
+                       pacs_firewall_state_dir="/var/lib/pacs_provisioner/firewall")) == []

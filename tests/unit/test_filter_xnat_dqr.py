@@ -231,3 +231,43 @@ def test_windows_bad_input():
         windows("always")
     with pytest.raises(AnsibleFilterError, match="days must be a list of day names"):
         windows([{"days": ["Montag"], "start": "00:00", "end": "01:00"}])
+
+
+# --- Issue 18: names and URLs that reach Orthanc and the XNAT API ----------------------------
+
+@pytest.mark.parametrize("name", [".", "..", "a/b", "a b", "x?y", "\u00e9", "n\nl", "A" * 65])
+def test_names_orthanc_rest_path_cannot_address_are_refused(name):
+    result = errors(server(name=name, receiver={"aet": "XNAT_RESEARCH", "host": "xnat.example.org", "port": 8104}))
+    assert len(result) == 1 and result[0].startswith("xnat_dqr_servers[%s]: name %r must be 1-64" % (name, name))
+
+
+@pytest.mark.parametrize("url, problem", [
+    ("https://xnat.example.org/\n", "contains control character(s) '\\n'"),
+    ("https://xnat.exa\tmple.org", "contains control character(s) '\\t'"),
+    ("https://xn\u00e4t.example.org", "must be ASCII without spaces"),
+    ("https://xnat.example.org/a b", "must be ASCII without spaces"),
+    ("HTTPS://xnat.example.org", "must start with http:// or https:// in lower case"),
+    ("https://admin:s3cret@xnat.example.org", "carries credentials (user:password@)"),
+    ("https://xnat.example.org:0", "has a port outside 1-65535"),
+    ("https://xnat.example.org:99999", "is not a valid URL (Port out of range"),
+])
+def test_urls_are_checked_on_the_raw_string(url, problem):
+    result = errors(server(url=url))
+    assert len(result) == 1 and result[0].startswith("xnat_dqr_servers[XNAT_RESEARCH]: url ") \
+        and problem in result[0], result
+    assert "s3cret" not in result[0]
+
+
+def test_a_password_in_a_malformed_url_never_reaches_a_message():
+    result = errors(server(url="https://admin:s3/cr:et@xnat.example.org:port"))
+    assert result and not any("s3" in e for e in result), result
+
+
+def test_smoke_write_needs_a_project_and_booleans():
+    assert errors(server(smoke_write=True, smoke_project="SMOKE")) == []
+    assert errors(server(smoke_write=False)) == []
+    problems = errors(server(smoke_write=True))
+    assert problems == ["xnat_dqr_servers[XNAT_RESEARCH]: smoke_project is required with smoke_write "
+                        "(the project the smoke's DQR import goes to)"]
+    assert any("smoke_write must be true or false" in e for e in errors(server(smoke_write="yes")))
+    assert any("smoke_project 5 is not a string" in e for e in errors(server(smoke_project=5)))
