@@ -173,7 +173,7 @@ def test_500_on_create_explains_disabled_pacs(xnat, tmp_path):
 def test_401_names_the_vault(xnat, tmp_path):
     result = run(args_for(xnat, password="wrong"), tmp_path=tmp_path)
     assert result["failed"] is True
-    assert "XNAT XNAT_RESEARCH (%s): GET /xapi/pacs failed with HTTP 401" % xnat.url in result["msg"]
+    assert "XNAT XNAT_RESEARCH (%s): POST /data/JSESSION failed with HTTP 401" % xnat.url in result["msg"]
     assert "vaulted password" in result["msg"]
     assert "wrong" not in json.dumps(result).replace("password", "")
 
@@ -200,7 +200,7 @@ def test_unreachable(tmp_path):
     args = args_for(type("D", (), {"url": "http://127.0.0.1:%d" % port, "admin": ("a", "b")}))
     result = run(args, tmp_path=tmp_path)
     assert result["failed"] is True
-    assert "GET /xapi/pacs failed with no answer" in result["msg"]
+    assert "POST /data/JSESSION failed with no answer" in result["msg"]
     assert "check the url, DNS and any firewall" in result["msg"]
 
 
@@ -240,3 +240,214 @@ def test_argument_errors(xnat, tmp_path, changes, fragment):
     assert result["failed"] is True
     assert fragment in result["msg"]
     assert xnat.writes() == []
+
+
+# ------------------------------------------------------------ plugin revisions
+# The same module against each DQR revision of the double (tests/xnat_double/xnat_double.py):
+# dqr1 (settings at /xapi/dqr, strict GET /xapi/pacs, whole-replace PUT, aeTitle unique),
+# dqr2 (merge PUT), dqr3 (XNAT 1.10: seven windows pre-created with each PACS).
+REVISIONS = ("dqr1", "dqr2", "dqr3")
+FULL_DAYS = [{"dayOfWeek": day, "availabilityStart": "00:00", "availabilityEnd": "24:00", "threads": 1,
+              "utilizationPercent": 100} for day in
+             ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")]
+ADMIN_EDITED = [  # what an administrator may have clicked together in the UI
+    {"dayOfWeek": "MONDAY", "availabilityStart": "00:00", "availabilityEnd": "19:30", "threads": 5,
+     "utilizationPercent": 50},
+    {"dayOfWeek": "TUESDAY", "availabilityStart": "19:00", "availabilityEnd": "24:00", "threads": 1,
+     "utilizationPercent": 100},
+    {"dayOfWeek": "WEDNESDAY", "availabilityStart": "10:00", "availabilityEnd": "11:00", "threads": 1,
+     "utilizationPercent": 100},
+]
+
+
+@pytest.fixture(params=REVISIONS)
+def rev(request, double):
+    """The double reset and switched to one plugin revision."""
+    double.reset()
+    double.test_call("POST", "/test/revision", {"revision": request.param})
+    double.revision = request.param
+    yield double
+    double.reset()
+
+
+def sessions(double):
+    return double.test_call("GET", "/test/sessions")
+
+
+def run_counting_sessions(double, args, tmp_path, check=False):
+    """Run the module; returns (result, sessions it created, sessions it left open).
+    (The tests' own Basic-auth calls make sessions too, so only the difference counts.)"""
+    before = sessions(double)
+    result = run(args, check=check, tmp_path=tmp_path)
+    after = sessions(double)
+    return result, after["created"] - before["created"], after["open"] - before["open"]
+
+
+def schedule(double, pacs_id):
+    """The PACS's windows as (day, start, end, threads, utilization), in listing order."""
+    days = admin_get(double, "/xapi/pacs/%d/availability" % pacs_id)
+    return [(w["dayOfWeek"], w["availabilityStart"], w["availabilityEnd"], w["threads"], w["utilizationPercent"])
+            for day in days for w in days[day]]
+
+
+def as_stored(windows):
+    return [(w["dayOfWeek"], w["availabilityStart"], "00:00" if w["availabilityEnd"] in ("24:00", "00:00")
+             else w["availabilityEnd"], w["threads"], w["utilizationPercent"]) for w in windows]
+
+
+def orphans(double, pacs_id):
+    """Windows XNAT stores that are not on this PACS (moved to no PACS by a bare PUT)."""
+    return [w for w in double.test_call("GET", "/test/windows") if w["pacsId"] != pacs_id]
+
+
+def test_revision_first_registration_rerun_and_one_session(rev, tmp_path):
+    args = args_for(rev)
+    first, made, left = run_counting_sessions(rev, args, tmp_path)
+    assert first.get("failed") is not True, first
+    assert first["changed"] is True
+    assert (made, left) == (1, 0)
+    pacs = admin_get(rev, "/xapi/pacs/%d" % first["pacs_id"])
+    assert {k: pacs.get(k) for k in ("aeTitle", "host", "queryRetrievePort", "label", "queryable", "storable",
+                                     "defaultQueryRetrievePacs", "ormStrategySpringBeanId")} == {
+        "aeTitle": "GH_PACS", "host": "pacs1.test", "queryRetrievePort": 4242, "label": "GH_PACS",
+        "queryable": True, "storable": True, "defaultQueryRetrievePacs": True,
+        "ormStrategySpringBeanId": "dicomOrmStrategy"}
+    assert schedule(rev, first["pacs_id"]) == as_stored(WINDOWS)
+    assert orphans(rev, first["pacs_id"]) == []
+    settings_path = "/xapi/dqr" if rev.revision == "dqr1" else "/xapi/dqr/settings"
+    assert admin_get(rev, settings_path)["dqrCallingAe"] == "XNAT_RESEARCH"
+    if rev.revision == "dqr3":  # the seven pre-created windows were replaced, not overlapped
+        assert "remove window MONDAY 00:00-24:00 threads 1 utilization 100%" in first["changes"]
+    assert all(r["status"] < 300 or (r["method"], r["status"]) == ("GET", 404)
+               or (r["path"], r["status"]) == ("/xapi/pacs", 400)
+               for r in rev.test_call("GET", "/test/requests")), "no write was refused"
+
+    writes = len(rev.writes())
+    second, made, left = run_counting_sessions(rev, args, tmp_path)
+    assert second["changed"] is False, second["changes"]
+    assert len(rev.writes()) == writes
+    assert (made, left) == (1, 0)
+
+
+def test_revision_detection_without_settings(rev, tmp_path):
+    run(args_for(rev), tmp_path=tmp_path)
+    log = rev.test_call("GET", "/test/requests")
+    bare = [r["status"] for r in log if r["method"] == "GET" and r["path"] == "/xapi/pacs"]
+    if rev.revision == "dqr1":
+        assert bare[0] == 400 and 200 in bare  # retried with storable/queryable
+        assert {"method": "POST", "path": "/xapi/dqr", "status": 200} in log
+    else:
+        assert set(bare) == {200}
+        assert {"method": "POST", "path": "/xapi/dqr/settings", "status": 200} in log
+
+
+@pytest.mark.parametrize("start", ["nothing", "ui_defaults", "admin_edited"])
+def test_revision_schedule_converges_from_any_start(rev, tmp_path, start):
+    args = args_for(rev)
+    want = {k: args[k] for k in ("queryable", "storable")}
+    created = requests.post(rev.url + "/xapi/pacs", auth=rev.admin, timeout=5, json=dict(
+        want, aeTitle="GH_PACS", host="pacs1.test", queryRetrievePort=4242, label="GH_PACS",
+        defaultQueryRetrievePacs=True, ormStrategySpringBeanId="dicomOrmStrategy")).json()
+    base = rev.url + "/xapi/pacs/%d/availability" % created["id"]
+    for day in requests.get(base, auth=rev.admin, timeout=5).json().values():  # DQR 3.0's pre-created ones
+        for window in day:
+            requests.delete("%s/%d" % (base, window["id"]), auth=rev.admin, timeout=5).raise_for_status()
+    seed = {"nothing": [], "ui_defaults": FULL_DAYS, "admin_edited": ADMIN_EDITED}[start]
+    for window in seed:
+        requests.post(base, auth=rev.admin, timeout=5, json=window).raise_for_status()
+
+    result = run(args, tmp_path=tmp_path)
+    assert result.get("failed") is not True, result
+    assert result["pacs_id"] == created["id"]
+    assert schedule(rev, created["id"]) == as_stored(WINDOWS)
+    assert orphans(rev, created["id"]) == []
+    assert not [r for r in rev.test_call("GET", "/test/requests") if r["status"] == 400 and r["method"] != "GET"]
+
+    writes = len(rev.writes())
+    assert run(args, tmp_path=tmp_path)["changed"] is False
+    assert len(rev.writes()) == writes
+
+    # threads and utilization change in place: the PUT carries pacsId, nothing is orphaned
+    changed = [dict(w, threads=3, utilizationPercent=60) for w in WINDOWS]
+    result = run(dict(args, windows=changed), tmp_path=tmp_path)
+    assert result.get("failed") is not True, result
+    assert [c for c in result["changes"] if c.startswith("update window")] == [
+        "update window MONDAY 19:00-24:00 threads 3 utilization 60%",
+        "update window TUESDAY 19:00-24:00 threads 3 utilization 60%"]
+    assert schedule(rev, created["id"]) == as_stored(changed)
+    assert orphans(rev, created["id"]) == []
+    assert run(dict(args, windows=changed), tmp_path=tmp_path)["changed"] is False
+
+    # back to XNAT's default of seven full days
+    assert run(dict(args, windows=[]), tmp_path=tmp_path).get("failed") is not True
+    assert schedule(rev, created["id"]) == as_stored(FULL_DAYS)
+    assert orphans(rev, created["id"]) == []
+
+
+def test_revision_update_keeps_unmanaged_fields(rev, tmp_path):
+    """A whole-replace PUT (dqr1) must not blank what the role does not manage."""
+    args = args_for(rev)
+    first = run(args, tmp_path=tmp_path)
+    path = "/xapi/pacs/%d" % first["pacs_id"]
+    current = admin_get(rev, path)
+    requests.put(rev.url + path, auth=rev.admin, timeout=5,
+                 json=dict(current, supportsExtendedNegotiations=True)).raise_for_status()
+    moved = run(dict(args, pacs_host="pacs2.test"), tmp_path=tmp_path)
+    assert moved.get("failed") is not True, moved
+    pacs = admin_get(rev, path)
+    assert (pacs["host"], pacs["aeTitle"], pacs["label"], pacs["supportsExtendedNegotiations"]) == \
+        ("pacs2.test", "GH_PACS", "GH_PACS", True)
+
+
+def test_revision_receiver_fixed_with_whole_body(rev, tmp_path):
+    args = args_for(rev)
+    created = requests.post(rev.url + "/xapi/dicomscp", auth=rev.admin, timeout=5, json={
+        "aeTitle": "XNAT_RESEARCH", "port": args["receiver_port"], "enabled": False,
+        "whitelistEnabled": True, "whitelist": ["GH_PACS"]}).json()
+    result = run(args, tmp_path=tmp_path)
+    assert result.get("failed") is not True, result
+    receiver = admin_get(rev, "/xapi/dicomscp/%d" % created["id"])
+    assert (receiver["aeTitle"], receiver["port"], receiver["identifier"], receiver["enabled"]) == \
+        ("XNAT_RESEARCH", args["receiver_port"], "dqrObjectIdentifier", True)
+    assert receiver["whitelist"] == ["GH_PACS"] and receiver["whitelistEnabled"] is True
+
+
+@pytest.mark.parametrize("field", ["defaultQueryRetrievePacs", "storable"])
+def test_revision_field_not_kept_fails_naming_it(rev, tmp_path, field):
+    rev.test_call("POST", "/test/revision", {"revision": rev.revision, "dropFields": [field]})
+    result, made, left = run_counting_sessions(rev, args_for(rev), tmp_path)
+    assert result["failed"] is True
+    assert "did not keep %s of PACS GH_PACS" % field in result["msg"]
+    assert "%s: sent true, XNAT returned false" % field in result["msg"]
+    assert result["not_kept"] == [field]
+    assert rev.admin[1] not in json.dumps(result)
+    assert (made, left) == (1, 0)  # closed on failure too
+
+
+def test_revision_unknown_setting_fails_naming_it(rev, tmp_path):
+    result = run(args_for(rev, dqr_settings={"dqrCallingAE": "TYPO"}), tmp_path=tmp_path)
+    assert result["failed"] is True
+    assert "did not keep dqrCallingAE of DQR settings" in result["msg"]
+    assert 'dqrCallingAE: sent "TYPO", XNAT returned null' in result["msg"]
+
+
+def test_revision_check_mode_sends_only_gets(rev, tmp_path):
+    args = args_for(rev)
+    planned = run(args, check=True, tmp_path=tmp_path)
+    assert planned["changed"] is True
+    run(args, tmp_path=tmp_path)
+    before = len(rev.test_call("GET", "/test/requests"))
+    planned, made, left = run_counting_sessions(
+        rev, dict(args, pacs_host="pacs9.test", windows=[], dqr_settings={"dqrCallingAe": "OTHER"}),
+        tmp_path, check=True)
+    assert planned["changed"] is True and (made, left) == (1, 0)
+    calls = rev.test_call("GET", "/test/requests")[before:]
+    assert {(r["method"], r["path"]) for r in calls if r["method"] != "GET"} == {
+        ("POST", "/data/JSESSION"), ("DELETE", "/data/JSESSION")}
+
+
+
+def test_revision_session_id_never_returned(rev, tmp_path):
+    result = run(args_for(rev), tmp_path=tmp_path)
+    text = json.dumps(result)
+    assert "JSESSIONID" not in text and rev.admin[1] not in text

@@ -199,9 +199,10 @@ def test_availability_zero_threads_zero_both_and_put_delete(xnat):
     zero = call(xnat, "POST", base, json=window(threads=0, util=80)).json()
     assert zero["threads"] == 0 and zero["utilizationPercent"] == 0
     path = "%s/%d" % (base, zero["id"])
-    same = call(xnat, "PUT", path, json={"availabilityStart": "00:00", "availabilityEnd": "24:00"})
+    same = call(xnat, "PUT", path, json={"pacsId": pacs["id"], "availabilityStart": "00:00",
+                                         "availabilityEnd": "24:00"})
     assert same.status_code == 304
-    changed = call(xnat, "PUT", path, json={"threads": 2, "utilizationPercent": 50})
+    changed = call(xnat, "PUT", path, json={"pacsId": pacs["id"], "threads": 2, "utilizationPercent": 50})
     assert changed.status_code == 200 and changed.json()["threads"] == 2
     assert call(xnat, "GET", path).json()["utilizationPercent"] == 50
     assert call(xnat, "DELETE", path).status_code == 200

@@ -59,7 +59,7 @@ def test_wrong_password_fails_with_clear_message(double):
     double.reset()
     proc, recap = play(double, password="wrong-password", port=doublectl.free_port())
     assert recap["failed"] == 1
-    assert "GET /xapi/pacs failed with HTTP 401" in proc.stdout
+    assert "POST /data/JSESSION failed with HTTP 401" in proc.stdout
     assert "vaulted password" in proc.stdout
     assert double.writes() == []
 

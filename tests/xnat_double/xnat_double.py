@@ -13,7 +13,30 @@ Endpoints under /test/ are NOT part of XNAT. They exist only for tests:
   GET  /test/imports           queued/finished imports
   GET  /test/receivers         listener state per port
   POST /test/fault             {"status": 500, "count": 1, "delay": 0, "path": "/xapi/pacs", "method": "POST"}
-  POST /test/reset             forget all state (PACS, windows, receivers, settings, log)
+  POST /test/reset             forget all state (PACS, windows, receivers, settings, log, prearchive)
+  POST /test/archive           {"aeTitle": "XNAT", "port": 8104, "archive": false}: that receiver
+                               accepts associations and C-STOREs but archives nothing (no
+                               prearchive session); "archive": true restores it
+The prearchive (what receivers store, what imports bring) is XNAT's REST API:
+  GET  /data/prearchive/projects[/<project>]?format=json[&tag=<StudyInstanceUID>]
+  POST /data/services/prearchive/delete  form field src=<row url> (repeatable)
+  GET  /test/revision          {"revision": "dqr2", "dropFields": []}
+  POST /test/revision          {"revision": "dqr1"|"dqr2"|"dqr3", "dropFields": ["defaultStoragePacs"]}
+                               (dropFields: PACS/receiver fields this XNAT does not know, so
+                               it drops them silently; /test/reset restores --revision)
+  GET  /test/sessions          {"created": n, "open": m}: Tomcat sessions made (one per
+                               Basic-auth call without a session cookie) and still open
+  GET  /test/windows           every window XNAT stores, with its pacsId (0: no PACS, orphaned)
+
+Plugin revisions (--revision or POST /test/revision; default dqr2, the double's behaviour so far):
+  dqr1  settings at /xapi/dqr (/xapi/dqr/settings is 404); GET /xapi/pacs needs both
+        storable and queryable parameters (400 without); PUT /xapi/pacs/{id} and
+        /xapi/dicomscp/{id} replace the whole entry; unique on aeTitle alone
+  dqr2  settings at /xapi/dqr/settings; merge PUT (non-null fields copied); unique on label
+        and on (host, queryRetrievePort, aeTitle)
+  dqr3  dqr2 plus seven 0:00-24:00 windows pre-created when a PACS is registered (XNAT 1.10)
+  In every revision a window PUT takes the owner from the body's pacsId (missing: 0, the
+  window leaves its PACS) and silently trims or deletes overlapping windows of that day.
 
 Usage:
   xnat_double.py --port 8080 --users admin:admin:secret --users user:bob:pw
@@ -64,6 +87,7 @@ SCP_FIELDS = {
     "whitelistEnabled": bool, "whitelist": list, "routingExpressionsEnabled": bool,
 }
 TIME_RE = re.compile(r"^(\d{1,2}):(\d{2})$")
+REVISIONS = ("dqr1", "dqr2", "dqr3")
 
 
 class HttpError(Exception):
@@ -111,6 +135,156 @@ def valid_ae(value):
             and "\\" not in value and all(32 <= ord(c) < 127 for c in value))
 
 
+PREARCHIVE_UNASSIGNED = "Unassigned"
+PREARCHIVE_DELETE_DELAY = 0.3  # seconds: XNAT deletes a queued session in the background
+
+
+def prearchive_uri(project, timestamp, folder):
+    """XNAT's PrearcUtils.buildURI: /prearchive/projects/<project>/<timestamp>/<folderName>."""
+    return "/prearchive/projects/%s/%s/%s" % (project or PREARCHIVE_UNASSIGNED, timestamp, folder)
+
+
+def prearchive_label(value):
+    """Session or subject label as XNAT derives it: characters outside [A-Za-z0-9_-] become _."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", str(value or "").strip()) or "unknown"
+
+
+def prearchive_stamp(when):
+    """XNAT's prearchive timestamp folder name (yyyyMMdd_HHmmssSSS, PrearcUtils.makeTimestamp)."""
+    return time.strftime("%Y%m%d_%H%M%S", time.localtime(when)) + "%03d" % int((when % 1) * 1000)
+
+
+def prearchive_time(when):
+    """A java.sql.Timestamp as XNAT's JSON tables print it: 2025-01-31 12:34:56.789."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(when)) + ".%03d" % int((when % 1) * 1000)
+
+
+class Prearchive:
+    """XNAT's prearchive (PrearcDatabase): what the receivers store becomes sessions.
+
+    A row has the columns of DatabaseSession (xnat-web); values are strings, as XNAT's
+    XFTTable JSON gives them. Instances of one study arriving at one receiver for one
+    project join one session. A receiver switched to drop (test switch, not XNAT) accepts
+    associations and C-STOREs but archives nothing.
+    """
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self):
+        """Forget every session, pending import and drop switch."""
+        with self.lock:
+            self.sessions = {}     # url -> row
+            self.pending = {}      # (aeTitle, port, studyInstanceUid) -> project of a running import
+            self.dropping = set()  # (aeTitle, port) that accept but do not archive
+
+    def expect(self, ae_title, port, study_uid, project):
+        """An import is about to C-MOVE study_uid to ae_title:port for project."""
+        with self.lock:
+            self.pending[(ae_title, int(port), study_uid)] = project or PREARCHIVE_UNASSIGNED
+
+    def forget(self, ae_title, port, study_uid):
+        """The import's C-MOVE is over."""
+        with self.lock:
+            self.pending.pop((ae_title, int(port), study_uid), None)
+
+    def set_archiving(self, ae_title, port, archive):
+        """Test switch: archive=False makes the receiver ae_title:port drop what it receives."""
+        with self.lock:
+            if archive:
+                self.dropping.discard((ae_title, int(port)))
+            else:
+                self.dropping.add((ae_title, int(port)))
+
+    def add_instance(self, ae_title, port, ds, calling_ae):
+        """File one received instance; returns the session row, or None when dropped."""
+        study_uid = str(ds.get("StudyInstanceUID", ""))
+        now = time.time()
+        with self.lock:
+            if (ae_title, int(port)) in self.dropping:
+                return None
+            project = self.pending.get((ae_title, int(port), study_uid), PREARCHIVE_UNASSIGNED)
+            for row in self.sessions.values():
+                if row["tag"] == study_uid and row["project"] == project and row["_receiver"] == (ae_title, port) \
+                        and "DELETING" not in row["status"]:
+                    row["lastmod"] = prearchive_time(now)
+                    return dict(row)
+            stamp = prearchive_stamp(now)
+            folder = prearchive_label(ds.get("PatientID"))
+            study_date = str(ds.get("StudyDate", ""))
+            study_time = str(ds.get("StudyTime", ""))
+            row = {"project": project, "timestamp": stamp, "lastmod": prearchive_time(now),
+                   "uploaded": prearchive_time(now),
+                   "scan_date": "%s-%s-%s" % (study_date[:4], study_date[4:6], study_date[6:8]) if len(study_date) == 8 else "",
+                   "scan_time": ":".join(study_time[i:i + 2] for i in (0, 2, 4)) if len(study_time) >= 6 else "",
+                   "subject": prearchive_label(ds.get("PatientName")), "folderName": folder, "name": folder,
+                   "tag": study_uid, "status": "READY", "url": prearchive_uri(project, stamp, folder),
+                   "autoarchive": "Manual", "prevent_anon": "false", "prevent_auto_commit": "false",
+                   "SOURCE": "%s:%s (from %s)" % (ae_title, port, calling_ae), "VISIT": "", "PROTOCOL": "",
+                   "TIMEZONE": "", "_receiver": (ae_title, port)}
+            self.sessions[row["url"]] = row
+            return dict(row)
+
+    @staticmethod
+    def public(row):
+        """A row without the double's own bookkeeping."""
+        return {k: v for k, v in row.items() if not k.startswith("_")}
+
+    def rows(self, project=None, tag=None):
+        """Rows of one project (or all) and one StudyInstanceUID (or all), oldest first."""
+        with self.lock:
+            rows = sorted(self.sessions.values(), key=lambda r: r["timestamp"])
+            return [self.public(r) for r in rows if (project is None or r["project"] == project)
+                    and (tag is None or r["tag"] == tag)]
+
+    def queue_delete(self, srcs):
+        """PrearchiveBatchDelete: set each session QUEUED_DELETING, remove it in the background."""
+        queued = []
+        with self.lock:
+            for src in srcs:
+                url = src[len("/data"):] if src.startswith("/data/") else src
+                parts = url.strip("/").split("/")
+                if len(parts) != 5 or parts[:2] != ["prearchive", "projects"]:
+                    raise HttpError(500, "Invalid prearchive session URI: %s" % src)
+                row = self.sessions.get(url)
+                if row is None:
+                    raise HttpError(500, "No prearchive session %s" % src)
+                row["status"] = "QUEUED_DELETING"
+                queued.append(self.public(row))
+        for row in queued:
+            timer = threading.Timer(PREARCHIVE_DELETE_DELAY, self._remove, args=(row["url"],))
+            timer.daemon = True
+            timer.start()
+        return queued
+
+    def _remove(self, url):
+        with self.lock:
+            self.sessions.pop(url, None)
+
+    def route(self, method, path, query, body, is_admin):
+        """GET /data/prearchive/projects[/<project>] and POST /data/services/prearchive/delete."""
+        table = lambda rows: {"ResultSet": {"Result": rows, "totalRecords": str(len(rows))}}  # noqa: E731
+        parts = path.split("/")[1:]
+        if parts[:3] == ["data", "prearchive", "projects"] and len(parts) <= 4 and method == "GET":
+            tag = (query.get("tag") or [None])[0]
+            if tag is not None and not is_admin:
+                raise HttpError(403, "Non admin user's can not query by tag")
+            project = parts[3] if len(parts) == 4 else None
+            if not is_admin and project in (None, PREARCHIVE_UNASSIGNED):
+                return 200, table([r for r in self.rows(tag=tag) if r["project"] != PREARCHIVE_UNASSIGNED]
+                                  if project is None else []), {}
+            return 200, table(self.rows(project, tag)), {}
+        if parts == ["data", "services", "prearchive", "delete"]:
+            if method != "POST":
+                raise HttpError(405, "")
+            srcs = list(query.get("src") or []) + list((body or {}).get("src") or [] if isinstance(body, dict) else [])
+            if not is_admin:
+                raise HttpError(403, "Invalid permissions for new project.")
+            return 200, table(self.queue_delete(srcs)), {}
+        raise HttpError(404, "")
+
+
 class Receivers:
     """Real pynetdicom storage SCPs: one listener per port, any called AE of that port."""
 
@@ -141,6 +315,9 @@ class Receivers:
                 "sopInstanceUid": str(ds.SOPInstanceUID),
                 "studyInstanceUid": str(ds.get("StudyInstanceUID", "")),
                 "path": path, "time": now_ms()})
+        prearchive = getattr(self, "prearchive", None)  # set by App
+        if prearchive is not None:
+            prearchive.add_instance(called, port, ds, event.assoc.requestor.ae_title.strip())
         return 0x0000
 
     def sync(self, scps):
@@ -185,9 +362,10 @@ class Receivers:
 class State:
     """Everything XNAT would keep in its database."""
 
-    def __init__(self, builtin_port):
+    def __init__(self, builtin_port, revision="dqr2"):
         self.lock = threading.RLock()
         self.builtin_port = builtin_port
+        self.start_revision = revision  # --revision; /test/reset comes back to it
         self.reset()
 
     def reset(self):
@@ -196,6 +374,9 @@ class State:
         self.scps = {}
         self.settings = copy.deepcopy(DEFAULT_SETTINGS)
         self.sessions = {}
+        self.sessions_created = 0
+        self.revision = self.start_revision
+        self.drop_fields = []
         self.imports = []
         self.requests = []
         self.faults = []
@@ -204,6 +385,13 @@ class State:
         if self.builtin_port:
             self.add_scp({"aeTitle": "XNAT", "port": self.builtin_port,
                           "identifier": "dicomObjectIdentifier"})
+
+    def new_session(self, name):
+        """A Tomcat session for the user; counted for /test/sessions."""
+        session = secrets.token_hex(16).upper()
+        self.sessions[session] = name
+        self.sessions_created += 1
+        return session
 
     def add_scp(self, body):
         scp = {"id": self.next_scp, "aeTitle": body["aeTitle"], "port": body["port"],
@@ -249,14 +437,15 @@ class Api:
         self.receivers = receivers
 
     # ---------------------------------------------------------------- PACS
-    def validate_pacs(self, pacs):
+    def validate_pacs(self, pacs, required=True):
+        """required=False: a whole-replace PUT of DQR 1.x stores blanked fields as they come."""
         for key in ("aeTitle", "host", "ormStrategySpringBeanId"):
-            if not isinstance(pacs.get(key), str) or not pacs[key].strip():
+            if required and (not isinstance(pacs.get(key), str) or not pacs[key].strip()):
                 raise HttpError(400, "%s is required" % key)
         for key in ("aeTitle", "host", "label"):
             if len(pacs.get(key) or "") > 100:
                 raise HttpError(400, "%s is longer than 100 characters" % key)
-        if "://" in pacs["host"]:
+        if "://" in (pacs.get("host") or ""):
             raise HttpError(400, "host must be a host name, not a URL")
         if (pacs.get("defaultQueryRetrievePacs") or pacs.get("defaultStoragePacs")) \
                 and pacs.get("queryRetrievePort") is None:
@@ -270,6 +459,10 @@ class Api:
     def check_unique(self, pacs):
         for other in self.state.pacs.values():
             if other["id"] == pacs.get("id"):
+                continue
+            if self.state.revision == "dqr1":  # older DQR: unique on aeTitle alone
+                if other.get("aeTitle") == pacs.get("aeTitle"):
+                    raise HttpError(500, "")
                 continue
             if pacs.get("label") and other.get("label") == pacs["label"]:
                 raise HttpError(500, "")
@@ -296,6 +489,9 @@ class Api:
         return pacs
 
     def list_pacs(self, query):
+        if self.state.revision == "dqr1" and not ("queryable" in query and "storable" in query):
+            # @RequestParam boolean storable, queryable without a default
+            raise HttpError(400, "Required boolean parameter 'storable' is not present")
         result = [p for p in self.state.pacs.values() if p["enabled"]]
         for key in ("queryable", "storable"):
             if key in query:
@@ -312,7 +508,7 @@ class Api:
         pacs = {"queryable": False, "storable": False, "defaultQueryRetrievePacs": False,
                 "defaultStoragePacs": False, "supportsExtendedNegotiations": False,
                 "enabled": True}
-        pacs.update({k: v for k, v in body.items() if k in PACS_FIELDS and v is not None})
+        pacs.update({k: v for k, v in body.items() if self.known(k, PACS_FIELDS) and v is not None})
         self.validate_pacs(pacs)
         self.check_unique(pacs)
         stamp = now_ms()
@@ -320,17 +516,32 @@ class Api:
         self.state.next_pacs += 1
         self.state.pacs[pacs["id"]] = pacs
         self.state.windows[pacs["id"]] = {}
+        if self.state.revision == "dqr3":  # DQR 3.0 pre-creates the seven full days
+            for day in DAYS:
+                self.create_window(pacs["id"], {"dayOfWeek": day, "availabilityStart": "0:00",
+                                                "availabilityEnd": "24:00"})
         self.apply_defaults(pacs)
         return 200, self.show(pacs)
+
+    def known(self, key, fields):
+        """A field this revision keeps (the others are dropped without an error)."""
+        return key in fields and key not in self.state.drop_fields
 
     def update_pacs(self, pacs_id, body):
         check_types(body, PACS_FIELDS)
         current = self.state.pacs.get(pacs_id)
         if current is None:
             raise HttpError(500, "")
-        merged = dict(current)
-        merged.update({k: v for k, v in body.items() if k in PACS_FIELDS and v is not None})
-        self.validate_pacs(merged)
+        whole = self.state.revision == "dqr1"
+        if whole:  # update(pacs): the body replaces the entry, what it lacks is blanked
+            merged = {"queryable": False, "storable": False, "defaultQueryRetrievePacs": False,
+                      "defaultStoragePacs": False, "supportsExtendedNegotiations": False,
+                      "enabled": True, "id": pacs_id, "created": current["created"],
+                      "disabled": current["disabled"]}
+        else:
+            merged = dict(current)
+        merged.update({k: v for k, v in body.items() if self.known(k, PACS_FIELDS) and v is not None})
+        self.validate_pacs(merged, required=not whole)
         self.check_unique(merged)
         merged["timestamp"] = now_ms()
         self.state.pacs[pacs_id] = merged
@@ -373,7 +584,8 @@ class Api:
             result[window["dayOfWeek"]].append(dict(window))
         return 200, result
 
-    def validate_window(self, window):
+    def validate_window(self, window, overlap_400=True):
+        """overlap_400=False (a PUT): overlaps are trimmed afterwards by trim_overlaps."""
         if window.get("dayOfWeek") not in DAYS:
             raise HttpError(400, "dayOfWeek must be one of %s" % ", ".join(DAYS))
         for key in ("threads", "utilizationPercent"):
@@ -392,7 +604,9 @@ class Api:
             raise HttpError(400, "availabilityStart must be before availabilityEnd")
         window["availabilityStart"] = format_time(start)
         window["availabilityEnd"] = format_time(end)
-        for other in self.state.windows[window["pacsId"]].values():
+        if not overlap_400:
+            return
+        for other in self.state.windows.setdefault(window["pacsId"], {}).values():
             if other["id"] == window.get("id") or other["dayOfWeek"] != window["dayOfWeek"]:
                 continue
             o_start, o_end = window_range(other)
@@ -429,11 +643,42 @@ class Api:
         for key in ("dayOfWeek", "availabilityStart", "availabilityEnd", "threads", "utilizationPercent"):
             if body.get(key) is not None:
                 merged[key] = body[key]
-        self.validate_window(merged)
+        # updatePacsAvailabilityInterval copies settings.getPacsId(), a Java long: the owner
+        # comes from the body, and a body without it moves the window to no PACS (0).
+        owner = body.get("pacsId") or 0
+        if isinstance(owner, bool) or not isinstance(owner, int):
+            raise HttpError(400, "pacsId must be an integer")
+        merged["pacsId"] = owner
+        self.validate_window(merged, overlap_400=False)
         if merged == current:
             return 304, None
-        self.state.windows[pacs_id][window_id] = merged
+        del self.state.windows[pacs_id][window_id]
+        self.state.windows.setdefault(owner, {})[window_id] = merged
+        self.trim_overlaps(merged)
         return 200, dict(merged)
+
+    def trim_overlaps(self, window):
+        """checkOverlap(settings, true, ...): the other windows of that PACS and day that
+        overlap are trimmed, or deleted when nothing is left, without an error."""
+        start, end = window_range(window)
+        siblings = self.state.windows.setdefault(window["pacsId"], {})
+        for other in list(siblings.values()):
+            if other["id"] == window["id"] or other["dayOfWeek"] != window["dayOfWeek"]:
+                continue
+            o_start, o_end = window_range(other)
+            if not (start < o_end and o_start < end):
+                continue
+            if o_start < start:
+                other["availabilityEnd"] = format_time(start)
+            elif o_end > end:
+                other["availabilityStart"] = format_time(end)
+            else:
+                del siblings[other["id"]]
+
+    def all_windows(self):
+        """Every stored window, orphans (pacsId 0 or a deleted PACS) included."""
+        return sorted((dict(w) for group in self.state.windows.values() for w in group.values()),
+                      key=lambda w: w["id"])
 
     def delete_window(self, pacs_id, window_id):
         self.window_or_404(pacs_id, window_id)
@@ -470,7 +715,7 @@ class Api:
 
     def create_scp(self, body):
         check_types(body, SCP_FIELDS)
-        candidate = dict(body)
+        candidate = {k: v for k, v in body.items() if k not in self.state.drop_fields}
         candidate.setdefault("identifier", "dicomObjectIdentifier")
         candidate.pop("id", None)
         self.validate_scp(candidate)
@@ -489,8 +734,14 @@ class Api:
         current = self.state.scps.get(scp_id)
         if current is None:
             raise HttpError(500, "")
-        merged = dict(current)
-        merged.update({k: v for k, v in body.items() if k in SCP_FIELDS and v is not None})
+        if self.state.revision == "dqr1":  # older XNAT: the body replaces the receiver
+            merged = {"id": scp_id, "identifier": "dicomObjectIdentifier", "enabled": True,
+                      "customProcessing": False, "directArchive": False,
+                      "anonymizationEnabled": False, "whitelistEnabled": False, "whitelist": [],
+                      "routingExpressionsEnabled": False}
+        else:
+            merged = dict(current)
+        merged.update({k: v for k, v in body.items() if self.known(k, SCP_FIELDS) and v is not None})
         self.validate_scp(merged)
         merged["label"] = "%s:%s" % (merged["aeTitle"], merged["port"])
         self.state.scps[scp_id] = merged
@@ -613,9 +864,18 @@ class Api:
                 ident.QueryRetrieveLevel = "STUDY"
                 ident.StudyInstanceUID = item["studyInstanceUid"]
                 final = None
-                for status, _ in assoc.send_c_move(ident, item["destinationAeTitle"], MOVE):
-                    if status:
-                        final = status
+                # what the move brings lands in the prearchive of the import's project
+                prearchive = getattr(self.receivers, "prearchive", None)
+                if prearchive is not None:
+                    prearchive.expect(item["destinationAeTitle"], item["port"], item["studyInstanceUid"],
+                                      item.get("xnatProject"))
+                try:
+                    for status, _ in assoc.send_c_move(ident, item["destinationAeTitle"], MOVE):
+                        if status:
+                            final = status
+                finally:
+                    if prearchive is not None:
+                        prearchive.forget(item["destinationAeTitle"], item["port"], item["studyInstanceUid"])
                 assoc.release()
                 if final is None or final.Status not in (0x0000, 0xB000):
                     raise RuntimeError("C-MOVE status %s" % (
@@ -661,6 +921,8 @@ class Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b""
         if not raw:
             return None
+        if (self.headers.get("Content-Type") or "").startswith("application/x-www-form-urlencoded"):
+            return urllib.parse.parse_qs(raw.decode())  # XNAT's restlet services take form fields
         try:
             return json.loads(raw)
         except ValueError:
@@ -668,6 +930,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def _user(self):
         """The authenticated user (name, info) or None."""
+        self.session_id = None
+        for part in (self.headers.get("Cookie") or "").split(";"):
+            key, _, value = part.strip().partition("=")
+            if key == "JSESSIONID" and value in self.app.state.sessions:
+                self.session_id = value
         auth = self.headers.get("Authorization") or ""
         if auth.lower().startswith("basic "):
             try:
@@ -676,13 +943,13 @@ class Handler(BaseHTTPRequestHandler):
                 return None
             info = self.app.users.get(name)
             if info and secrets.compare_digest(info["password"], password):
+                if self.session_id is None:  # Tomcat makes a session for this call
+                    self.session_id = self.app.state.new_session(name)
                 return name, info
             return None
-        for part in (self.headers.get("Cookie") or "").split(";"):
-            key, _, value = part.strip().partition("=")
-            if key == "JSESSIONID" and value in self.app.state.sessions:
-                name = self.app.state.sessions[value]
-                return name, self.app.users[name]
+        if self.session_id is not None:
+            name = self.app.state.sessions[self.session_id]
+            return name, self.app.users[name]
         return None
 
     def do_GET(self):
@@ -751,12 +1018,17 @@ class Handler(BaseHTTPRequestHandler):
 
         if path == "/data/JSESSION":
             if method == "DELETE":
+                if "JSESSIONID=%s" % self.session_id in (self.headers.get("Cookie") or ""):
+                    state.sessions.pop(self.session_id, None)  # ends the caller's session
+                    return 200, None, {}
                 for key in [k for k, v in state.sessions.items() if v == name]:
                     state.sessions.pop(key)
                 return 200, None, {}
-            session = secrets.token_hex(16).upper()
-            state.sessions[session] = name
+            session = self.session_id  # the session this call made (or its cookie's)
             return 200, session, {"Set-Cookie": "JSESSIONID=%s; Path=/; HttpOnly" % session}
+
+        if path.startswith(("/data/prearchive/", "/data/services/prearchive/")):
+            return self.app.prearchive.route(method, path, query, body, is_admin)
 
         parts = path.split("/")[1:]
         if parts[:2] != ["xapi", "pacs"] and parts[:2] != ["xapi", "dicomscp"] \
@@ -812,7 +1084,8 @@ class Handler(BaseHTTPRequestHandler):
                     if method == "DELETE":
                         return (*api.delete_window(pacs_id, window_id), {})
         elif parts[1] == "dqr":
-            if rest in ([], ["settings"]):
+            # DQR 1.x serves its settings at /xapi/dqr, newer revisions at /xapi/dqr/settings
+            if rest == ([] if state.revision == "dqr1" else ["settings"]):
                 admin()
                 if method == "GET":
                     return 200, dict(state.settings), {}
@@ -877,7 +1150,30 @@ class Handler(BaseHTTPRequestHandler):
             with state.lock:
                 state.faults.append(fault)
             return 200, fault
+        if path == "/test/revision" and self.command == "POST":
+            wanted = self._body() or {}
+            if wanted.get("revision", state.revision) not in REVISIONS:
+                raise HttpError(400, "revision must be one of %s" % ", ".join(REVISIONS))
+            with state.lock:
+                state.revision = wanted.get("revision", state.revision)
+                state.drop_fields = list(wanted.get("dropFields") or [])
+        if path == "/test/revision" and self.command in ("GET", "POST"):
+            return 200, {"revision": state.revision, "dropFields": list(state.drop_fields)}
+        if path == "/test/sessions" and self.command == "GET":
+            with state.lock:
+                return 200, {"created": state.sessions_created, "open": len(state.sessions)}
+        if path == "/test/windows" and self.command == "GET":
+            with state.lock:
+                return 200, app.api.all_windows()
+        if path == "/test/archive" and self.command == "POST":
+            switch = self._body() or {}
+            if not switch.get("aeTitle") or not switch.get("port"):
+                raise HttpError(400, "aeTitle and port are required")
+            app.prearchive.set_archiving(switch["aeTitle"], switch["port"], switch.get("archive", True) is not False)
+            return 200, {"aeTitle": switch["aeTitle"], "port": int(switch["port"]),
+                         "archive": switch.get("archive", True) is not False}
         if path == "/test/reset" and self.command == "POST":
+            app.prearchive.reset()
             with state.lock:
                 state.reset()
                 app.receivers.sync(state.scps)
@@ -888,10 +1184,12 @@ class Handler(BaseHTTPRequestHandler):
 
 
 class App:
-    def __init__(self, users, storage_dir, receiver_bind="127.0.0.1", builtin_port=8104):
+    def __init__(self, users, storage_dir, receiver_bind="127.0.0.1", builtin_port=8104,
+                 revision="dqr2"):
         self.users = users
-        self.state = State(builtin_port)
+        self.state = State(builtin_port, revision)
         self.receivers = Receivers(receiver_bind, storage_dir)
+        self.prearchive = self.receivers.prearchive = Prearchive()
         self.api = Api(self.state, self.receivers)
         self.httpd = None
 
@@ -940,11 +1238,14 @@ def main(argv=None):
     parser.add_argument("--receiver-bind", default="127.0.0.1", help="bind address of the DICOM receivers")
     parser.add_argument("--builtin-receiver-port", type=int, default=8104,
                         help="port of the built-in XNAT receiver (0: none)")
+    parser.add_argument("--revision", choices=REVISIONS, default="dqr2",
+                        help="DQR plugin revision to behave like (see the module docstring)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("pynetdicom").setLevel(logging.WARNING)
     os.makedirs(args.storage_dir, exist_ok=True)
-    app = App(load_users(args.users), args.storage_dir, args.receiver_bind, args.builtin_receiver_port)
+    app = App(load_users(args.users), args.storage_dir, args.receiver_bind, args.builtin_receiver_port,
+              args.revision)
     port = app.serve(args.bind, args.port)
     print("READY port=%d" % port, flush=True)
     try:

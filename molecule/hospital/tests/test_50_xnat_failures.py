@@ -44,7 +44,8 @@ def test_failing_xnats_are_named_with_call_and_hint(xnats, teach_stopped):
     assert code != 0, output
     assert ("XNAT XNAT_RESEARCH (http://172.28.30.30:8080): GET /xapi/pacs failed with HTTP 500: "
             "java.lang.NullPointerException. XNAT failed internally: see its logs") in output, output
-    assert ("XNAT XNAT_TEACH (http://172.28.30.31:8080): GET /xapi/pacs failed with no answer (") in output, output
+    # The first call of a run opens its one XNAT session.
+    assert ("XNAT XNAT_TEACH (http://172.28.30.31:8080): POST /data/JSESSION failed with no answer (") in output, output
     assert "XNAT is unreachable: check the url, DNS and any firewall between the controller and XNAT" in output
 
 

@@ -7,16 +7,27 @@ DOCUMENTATION = r"""
 module: xnat_dqr
 short_description: Register a PACS, its DQR receiver, availability windows and DQR settings in XNAT
 description:
-  - Converges one XNAT (1.8/1.9 with the DICOM Query-Retrieve plugin 3.x) through its REST API.
+  - Converges one XNAT (1.8/1.9/1.10 with the DICOM Query-Retrieve plugin 1.x, 2.x or 3.0) through its REST API.
+  - Opens one XNAT session (POST /data/JSESSION) and sends its cookie on every later call;
+    the session is closed at the end, also when the run fails.
   - Finds the PACS entry by (aeTitle, host, queryRetrievePort) or by label, then creates it
-    (POST /xapi/pacs) or changes only the fields that differ (partial PUT). A changed host
+    (POST /xapi/pacs) or PUTs the whole wanted entry over what XNAT has (right both where XNAT
+    merges and where an older plugin replaces the entry with the body). A changed host
     therefore updates the entry that carries the label instead of adding a second one.
   - Ensures an enabled receiver (/xapi/dicomscp) with identifier dqrObjectIdentifier for
-    the receiver AE title and port.
-  - Compares the availability windows and deletes, updates and adds only what differs,
-    deleting first so that XNAT never sees an overlap.
+    the receiver AE title and port (a PUT carries the whole receiver).
+  - Makes the PACS's availability windows exactly the wanted ones from any starting point
+    (none, the UI's or DQR 3.0's seven full days, windows an administrator edited). It deletes
+    the windows whose span is not wanted first, then PUTs (with pacsId) and POSTs, so that
+    XNAT never sees an overlap and no window leaves its PACS.
   - Posts DQR settings only when they differ (GET values may be strings or booleans).
-  - In check mode only GET requests are sent; the result holds the plan and a diff.
+  - After each write the entry is read back and compared field by field, and a field XNAT did
+    not keep (XNAT drops unknown fields silently) fails the run naming it.
+  - The plugin revision is detected, not configured. A bare GET /xapi/pacs answered with 400
+    is repeated with the storable/queryable parameters; /xapi/dqr/settings answered with 404
+    means the 1.x path /xapi/dqr.
+  - In check mode only GET requests are sent (plus opening and closing the session); the
+    result holds the plan and a diff.
   - It never deletes a PACS or a receiver.
 version_added: "1.0.0"
 author: pacs-provisioner
@@ -132,20 +143,27 @@ receiver_id:
   returned: always
   type: int
 changes:
-  description: What was (or in check mode would be) changed, one line each.
+  description: What was (or in check mode would be) changed, one line each; on failure, what was attempted.
   returned: always
   type: list
   elements: str
 summary:
   description: One readable line without secrets.
-  returned: always
+  returned: success
   type: str
+not_kept:
+  description: The fields XNAT did not keep after a write that it answered with success.
+  returned: when the read-back after a write differs
+  type: list
+  elements: str
 """
 
 import json
+import re
 import socket
 import ssl
 import urllib.error
+from itertools import product
 from urllib.parse import quote
 
 from ansible.module_utils.basic import AnsibleModule
@@ -158,6 +176,10 @@ except ImportError:  # pragma: no cover
 
 DAYS = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
 RECEIVER_IDENTIFIER = "dqrObjectIdentifier"
+SESSION_RE = re.compile(r"^[A-Za-z0-9._~-]{8,200}$")
+# Fields XNAT assigns itself: never sent back in a PUT body.
+SERVER_FIELDS = ("created", "timestamp", "disabled")
+WINDOW_FIELDS = ("dayOfWeek", "availabilityStart", "availabilityEnd", "threads", "utilizationPercent")
 
 
 class XnatError(Exception):
@@ -168,32 +190,75 @@ class XnatError(Exception):
         self.method, self.path, self.status, self.text = method, path, status, text
 
 
+class NotKept(Exception):
+    """XNAT answered a write with success but did not keep what was sent."""
+
+    def __init__(self, what, path, fields):
+        super().__init__(what)
+        self.what, self.path, self.fields = what, path, fields
+
+
+class Conflict(Exception):
+    """The wanted state cannot be reached without a decision by an administrator."""
+
+
 class Xnat:
-    """Minimal XNAT REST client on ansible.module_utils.urls.open_url (HTTP Basic)."""
+    """Minimal XNAT REST client on ansible.module_utils.urls.open_url.
+
+    login() opens one Tomcat session (POST /data/JSESSION with Basic auth); every later
+    call sends only its cookie, so a run makes one session instead of one per call, and
+    close() ends it. Without login() every call authenticates with Basic.
+    """
 
     def __init__(self, params):
         self.base = params["url"].rstrip("/")
         self.params = params
+        self.session = None
 
-    def call(self, method, path, body=None, accept=(200,)):
+    def login(self):
+        """Open the session and return its id (the caller hides it from the output)."""
+        _, text = self.call("POST", "/data/JSESSION", accept=(200,), raw=True)
+        text = (text or "").strip()
+        if not SESSION_RE.match(text):
+            raise XnatError("POST", "/data/JSESSION", 200,
+                            "the answer is not an XNAT session id (is the url XNAT's?)")
+        self.session = text
+        return text
+
+    def close(self):
+        """End the session; errors are ignored (the session times out in XNAT anyway)."""
+        if self.session is None:
+            return
+        try:
+            self.call("DELETE", "/data/JSESSION", accept=(200, 204, 302, 401, 404))
+        except XnatError:
+            pass
+        self.session = None
+
+    def call(self, method, path, body=None, accept=(200,), raw=False):
+        """One request: (status, parsed JSON, text or None); XnatError unless accepted."""
         data = json.dumps(body).encode() if body is not None else None
         headers = {"Accept": "application/json"}
         if data is not None:
             headers["Content-Type"] = "application/json"
+        auth = {"url_username": self.params["username"], "url_password": self.params["password"],
+                "force_basic_auth": True}
+        if self.session is not None:
+            headers["Cookie"] = "JSESSIONID=%s" % self.session
+            auth = {}
         try:
             resp = open_url(self.base + path, data=data, method=method, headers=headers,
-                            url_username=self.params["username"], url_password=self.params["password"],
-                            force_basic_auth=True, validate_certs=self.params["validate_certs"],
-                            timeout=self.params["timeout"], follow_redirects="none")
-            status, raw = resp.getcode(), resp.read()
+                            validate_certs=self.params["validate_certs"],
+                            timeout=self.params["timeout"], follow_redirects="none", **auth)
+            status, content = resp.getcode(), resp.read()
         except urllib.error.HTTPError as err:
             status = err.code
             try:
-                raw = err.read()
+                content = err.read()
             except Exception:  # noqa: BLE001  the body is only used for the message
-                raw = b""
+                content = b""
             if status not in accept:
-                raise XnatError(method, path, status, raw.decode("utf-8", "replace")[:500]) from None
+                raise XnatError(method, path, status, content.decode("utf-8", "replace")[:500]) from None
         except (socket.timeout, TimeoutError) as err:
             raise XnatError(method, path, None, "timeout: %s" % err) from None
         except SSLValidationError as err:
@@ -203,13 +268,15 @@ class Xnat:
         except (OSError, ValueError) as err:
             raise XnatError(method, path, None, str(err)) from None
         if status not in accept:
-            raise XnatError(method, path, status, raw.decode("utf-8", "replace")[:500])
-        if not raw:
+            raise XnatError(method, path, status, content.decode("utf-8", "replace")[:500])
+        if raw:
+            return status, content.decode("utf-8", "replace")
+        if not content:
             return status, None
         try:
-            return status, json.loads(raw)
+            return status, json.loads(content)
         except ValueError:
-            return status, raw.decode("utf-8", "replace")
+            return status, content.decode("utf-8", "replace")
 
 
 def hint(err, params):
@@ -228,19 +295,22 @@ def hint(err, params):
                 "this XNAT in xnat_dqr_servers")
     if status == 403:
         return "the user %r must be a site administrator of this XNAT" % params["username"]
+    if path == "/data/JSESSION":
+        return "check that the url points at XNAT itself (with its context path), not at a login page or proxy"
     if status == 404 and path.startswith(("/xapi/pacs", "/xapi/dqr")):
         return ("not found: check that the url points at XNAT (with its context path) and that the "
-                "DICOM Query-Retrieve plugin (3.x) is installed")
+                "DICOM Query-Retrieve plugin is installed")
     if status == 500 and method == "POST" and path == "/xapi/pacs":
         return ("XNAT refused to create the PACS: a PACS with the same label %r or the same AE title/"
-                "host/port may exist in a disabled state (GET /xapi/pacs does not list disabled ones); "
-                "enable or delete it in the XNAT UI" % params["pacs_label"])
+                "host/port (older DQR revisions: the same AE title alone) may exist in a disabled state "
+                "(GET /xapi/pacs does not list disabled ones); enable or delete it in the XNAT UI"
+                % params["pacs_label"])
     if status == 500 and method == "PUT" and path.startswith("/xapi/pacs/"):
         return ("XNAT refused the update: the PACS may have been deleted meanwhile, or a disabled PACS "
                 "already has this label or AE title/host/port")
     if status == 400 and "availability" in path:
         return "XNAT rejected an availability window (overlap or invalid time): check the schedule"
-    if status in (400, 500) and path.startswith("/xapi/dicomscp"):
+    if status in (400, 409, 500) and path.startswith("/xapi/dicomscp"):
         return ("XNAT rejected the receiver %s:%s: check the AE title (1-16 printable ASCII, no backslash) "
                 "and that no other receiver uses the same AE title and port"
                 % (params["receiver_aet"], params["receiver_port"]))
@@ -250,12 +320,14 @@ def hint(err, params):
 
 
 def norm_time(value):
+    """'H:mm', 'HH:mm' or '24:00' -> 'HH:mm' as XNAT stores it (24:00 is 00:00)."""
     hours, _, minutes = str(value).strip().partition(":")
     total = (int(hours) * 60 + int(minutes or 0)) % 1440
     return "%02d:%02d" % divmod(total, 60)
 
 
 def norm_window(window):
+    """A window in XNAT's stored form (threads or utilization 0 makes both 0)."""
     threads, util = int(window.get("threads", 1)), int(window.get("utilizationPercent", 100))
     if threads == 0 or util == 0:
         threads = util = 0
@@ -266,10 +338,12 @@ def norm_window(window):
 
 
 def window_key(window):
+    """Day and span: windows with the same key are the same slot."""
     return (DAYS.index(window["dayOfWeek"]), window["availabilityStart"], window["availabilityEnd"])
 
 
 def window_text(window):
+    """One readable line for a window."""
     return "%s %s-%s threads %s utilization %s%%" % (
         window["dayOfWeek"], window["availabilityStart"],
         "24:00" if window["availabilityEnd"] == "00:00" else window["availabilityEnd"],
@@ -277,6 +351,7 @@ def window_text(window):
 
 
 def desired_windows(params):
+    """The wanted windows, normalised, checked and sorted (ValueError if invalid)."""
     windows = params["windows"] or [
         {"dayOfWeek": day, "availabilityStart": "00:00", "availabilityEnd": "00:00",
          "threads": 1, "utilizationPercent": 100} for day in DAYS]
@@ -305,10 +380,57 @@ def desired_windows(params):
     return sorted(result, key=window_key)
 
 
+def plan_windows(current, want):
+    """(deletes, updates, posts) turning current (with ids) into want.
+
+    A current window is kept when its day and span match a wanted one (then updated if
+    threads or utilization differ); every other current window is deleted. Deleting
+    first leaves only wanted spans, which never overlap, so no POST meets XNAT's 400 and
+    no PUT makes XNAT trim a neighbour.
+    """
+    remaining = sorted(current, key=window_key)
+    updates, posts = [], []
+    for window in want:
+        same = [c for c in remaining if window_key(c) == window_key(window)]
+        if same:
+            remaining.remove(same[0])
+            if (same[0]["threads"], same[0]["utilizationPercent"]) != \
+                    (window["threads"], window["utilizationPercent"]):
+                updates.append((same[0]["id"], window))
+        else:
+            posts.append(window)
+    return remaining, updates, posts
+
+
 def norm_setting(value):
+    """DQR settings compare as strings (GET gives strings or booleans)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value).strip()
+
+
+def not_kept(sent, got, norm=lambda value: value):
+    """[(field, sent, returned)] for each sent field that the read-back entry lacks or changed."""
+    got = got if isinstance(got, dict) else {}
+    return [(key, value, got.get(key)) for key, value in sent.items() if norm(got.get(key)) != norm(value)]
+
+
+def put_body(current, want):
+    """The whole entry for a PUT: what XNAT has (so that a whole-replace revision blanks
+    nothing we do not manage) with the wanted fields over it, without server fields."""
+    body = {k: v for k, v in (current or {}).items() if k not in SERVER_FIELDS and v is not None}
+    body.update(want)
+    return body
+
+
+def union_by_id(lists):
+    """Entries of several listings, each id once, in id order."""
+    seen = {}
+    for listing in lists:
+        for entry in listing or []:
+            if isinstance(entry, dict) and "id" in entry:
+                seen.setdefault(entry["id"], entry)
+    return [seen[key] for key in sorted(seen)]
 
 
 class Converger:
@@ -323,14 +445,26 @@ class Converger:
         self.before = {}
         self.after = {}
         self.want_windows = []
+        self.revision = {}
 
     def write(self, method, path, body=None, accept=(200,)):
+        """A changing call: skipped in check mode."""
         if self.check:
             return None
         return self.xnat.call(method, path, body, accept)[1]
 
+    def verify(self, what, path, sent, norm=lambda value: value):
+        """Read the entry back and fail naming every field XNAT did not keep."""
+        status, got = self.xnat.call("GET", path, accept=(200, 404))
+        missing = not_kept(sent, got if status == 200 else None, norm)
+        if missing:
+            raise NotKept(what if status == 200 else "%s (no longer found after the write)" % what,
+                          path, missing)
+        return got
+
     # -------------------------------------------------------------- PACS
     def desired_pacs(self):
+        """The whole wanted PACS entry."""
         p = self.params
         return {"aeTitle": p["pacs_ae_title"], "host": p["pacs_host"], "queryRetrievePort": p["pacs_port"],
                 "label": p["pacs_label"], "queryable": p["queryable"] or p["default_query_retrieve"],
@@ -338,102 +472,163 @@ class Converger:
                 "defaultQueryRetrievePacs": p["default_query_retrieve"],
                 "defaultStoragePacs": p["default_storage"], "ormStrategySpringBeanId": p["orm_strategy"]}
 
+    def list_pacs(self):
+        """Every enabled PACS. An older DQR answers a bare GET with 400 (storable and
+        queryable are required parameters there): then the four combinations are listed,
+        so that the result is complete whether the parameters filter or not."""
+        status, listing = self.xnat.call("GET", "/xapi/pacs", accept=(200, 400))
+        if status == 200:
+            self.revision["pacs_list"] = "plain"
+            return listing or []
+        self.revision["pacs_list"] = "storable and queryable required"
+        return union_by_id(
+            self.xnat.call("GET", "/xapi/pacs?storable=%s&queryable=%s" % flags)[1]
+            for flags in product(("false", "true"), repeat=2))
+
     def converge_pacs(self):
+        """Create or update the PACS entry; returns (id, created)."""
         want = self.desired_pacs()
-        _, listing = self.xnat.call("GET", "/xapi/pacs")
-        listing = listing or []
+        listing = self.list_pacs()
         triple = (want["aeTitle"], want["host"], want["queryRetrievePort"])
         by_triple = [x for x in listing if (x.get("aeTitle"), x.get("host"), x.get("queryRetrievePort")) == triple]
         by_label = [x for x in listing if x.get("label") == want["label"]]
         if by_triple and by_label and by_triple[0]["id"] != by_label[0]["id"]:
-            self.module.fail_json(
-                msg="XNAT %s (%s): PACS %s (id %s) has AE title/host/port %s:%s:%s but PACS id %s has the label %r: "
-                    "XNAT would refuse either update; delete or relabel one of them in XNAT"
-                    % (self.params["name"], self.params["url"], by_triple[0].get("label"), by_triple[0]["id"],
-                       *triple, by_label[0]["id"], want["label"]), changes=self.changes)
+            raise Conflict(
+                "PACS %s (id %s) has AE title/host/port %s:%s:%s but PACS id %s has the label %r: "
+                "XNAT would refuse either update; delete or relabel one of them in XNAT"
+                % (by_triple[0].get("label"), by_triple[0]["id"], *triple, by_label[0]["id"], want["label"]))
         current = (by_triple or by_label or [None])[0]
         self.before["pacs"] = {k: current.get(k) for k in want} if current else None
         self.after["pacs"] = dict(want)
+        what = "PACS %s" % want["label"]
         if current is None:
             self.changes.append("create PACS %s (%s@%s:%s)" % (want["label"], *triple))
             created = self.write("POST", "/xapi/pacs", want)
-            return created["id"] if created else None, True
+            if created is None:
+                return None, True
+            if not isinstance(created, dict) or "id" not in created:
+                raise XnatError("POST", "/xapi/pacs", 200, "the answer holds no PACS id")
+            self.verify("%s (id %s)" % (what, created["id"]), "/xapi/pacs/%d" % created["id"], want)
+            return created["id"], True
         delta = {k: v for k, v in want.items() if current.get(k) != v}
         if delta:
             self.changes.append("update PACS %s (id %s): %s" % (
                 want["label"], current["id"],
                 ", ".join("%s %r -> %r" % (k, current.get(k), v) for k, v in sorted(delta.items()))))
-            self.write("PUT", "/xapi/pacs/%d" % current["id"], delta)
+            path = "/xapi/pacs/%d" % current["id"]
+            # the whole entry: older DQR replaces the PACS with the body, newer ones merge it
+            self.write("PUT", path, put_body(current, want))
+            if not self.check:
+                self.verify("%s (id %s)" % (what, current["id"]), path, want)
         return current["id"], False
 
     # ------------------------------------------------------------ windows
+    def read_windows(self, pacs_id):
+        """The windows of the PACS, normalised, with their ids."""
+        _, days = self.xnat.call("GET", "/xapi/pacs/%d/availability" % pacs_id)
+        current = []
+        for day_windows in (days if isinstance(days, dict) else {}).values():
+            for window in day_windows or []:
+                entry = norm_window(window)
+                entry["id"] = window.get("id")
+                current.append(entry)
+        return sorted(current, key=window_key)
+
+    def write_window(self, method, path, pacs_id, window, verify_path=None):
+        """POST or PUT one whole window (with its owner pacsId) and read it back."""
+        body = dict(window, pacsId=pacs_id)
+        answer = self.write(method, path, body, accept=(200, 304))
+        if self.check:
+            return
+        verify_path = verify_path or "%s/%s" % (path, answer.get("id") if isinstance(answer, dict) else None)
+        self.verify("window %s of PACS id %s" % (window_text(window), pacs_id), verify_path,
+                    body, norm=lambda v: norm_time(v) if isinstance(v, str) and ":" in v else v)
+
     def converge_windows(self, pacs_id, is_new):
+        """Make the PACS's windows exactly the wanted ones, from any starting point."""
         want = self.want_windows
         current = []
         if pacs_id is not None and not (is_new and self.check):
-            _, days = self.xnat.call("GET", "/xapi/pacs/%d/availability" % pacs_id)
-            for day_windows in (days or {}).values():
-                for window in day_windows or []:
-                    entry = norm_window(window)
-                    entry["id"] = window.get("id")
-                    current.append(entry)
-        current.sort(key=window_key)
+            current = self.read_windows(pacs_id)
         self.before["windows"] = [window_text(w) for w in current]
         self.after["windows"] = [window_text(w) for w in want]
-        remaining = list(current)
-        updates, posts = [], []
-        for window in want:
-            same = [c for c in remaining if window_key(c) == window_key(window)]
-            if same:
-                remaining.remove(same[0])
-                if (same[0]["threads"], same[0]["utilizationPercent"]) != \
-                        (window["threads"], window["utilizationPercent"]):
-                    updates.append((same[0]["id"], window))
-            else:
-                posts.append(window)
+        deletes, updates, posts = plan_windows(current, want)
         base = "/xapi/pacs/%s/availability" % pacs_id
-        for window in remaining:  # delete first: XNAT refuses overlapping windows
+        for window in deletes:  # delete first: XNAT refuses overlapping windows
             self.changes.append("remove window %s" % window_text(window))
             self.write("DELETE", "%s/%s" % (base, window["id"]))
         for window_id, window in updates:
             self.changes.append("update window %s" % window_text(window))
-            self.write("PUT", "%s/%s" % (base, window_id), window, accept=(200, 304))
+            path = "%s/%s" % (base, window_id)
+            self.write_window("PUT", path, pacs_id, dict(window, id=window_id), verify_path=path)
         for window in posts:
             self.changes.append("add window %s" % window_text(window))
-            self.write("POST", base, window)
+            self.write_window("POST", base, pacs_id, window)
+        if (deletes or updates or posts) and not self.check:
+            self.check_schedule(pacs_id, want)
+
+    def check_schedule(self, pacs_id, want):
+        """After the writes the PACS must hold exactly the wanted windows."""
+        have = [{k: w[k] for k in WINDOW_FIELDS} for w in self.read_windows(pacs_id)]
+        if have != want:
+            extra = [window_text(w) for w in have if w not in want]
+            lost = [window_text(w) for w in want if w not in have]
+            raise NotKept("the schedule of PACS id %s" % pacs_id, "/xapi/pacs/%d/availability" % pacs_id,
+                          [("windows", "; ".join(lost) or "-", "; ".join(extra) or "-")])
 
     # ----------------------------------------------------------- receiver
     def converge_receiver(self):
+        """Ensure the enabled DQR receiver; returns its id."""
         aet, port = self.params["receiver_aet"], self.params["receiver_port"]
         path = "/xapi/dicomscp/title/%s/%d" % (quote(aet, safe=""), port)
         status, current = self.xnat.call("GET", path, accept=(200, 404))
         want = {"aeTitle": aet, "port": port, "identifier": RECEIVER_IDENTIFIER, "enabled": True}
         self.after["receiver"] = dict(want)
+        what = "receiver %s:%s" % (aet, port)
         if status == 404 or not isinstance(current, dict):
             self.before["receiver"] = None
             self.changes.append("create receiver %s:%s (%s)" % (aet, port, RECEIVER_IDENTIFIER))
             created = self.write("POST", "/xapi/dicomscp", want)
-            return created["id"] if created else None
+            if created is None:
+                return None
+            if not isinstance(created, dict) or "id" not in created:
+                raise XnatError("POST", "/xapi/dicomscp", 200, "the answer holds no receiver id")
+            self.verify(what, "/xapi/dicomscp/%d" % created["id"], want)
+            return created["id"]
         self.before["receiver"] = {k: current.get(k) for k in want}
+        scp_id = current["id"]
+        scp_path = "/xapi/dicomscp/%d" % scp_id
+        wrote = False
         if current.get("identifier") != RECEIVER_IDENTIFIER:
             self.changes.append("set receiver %s:%s identifier %s -> %s"
                                 % (aet, port, current.get("identifier"), RECEIVER_IDENTIFIER))
-            self.write("PUT", "/xapi/dicomscp/%d" % current["id"], {"identifier": RECEIVER_IDENTIFIER})
+            # the whole receiver: older XNAT replaces it with the body, 1.9 merges it
+            body = put_body({k: v for k, v in current.items() if k != "label"}, want)
+            self.write("PUT", scp_path, body)
+            wrote = not self.check
+            if wrote:
+                _, current = self.xnat.call("GET", scp_path)
+                current = current if isinstance(current, dict) else {}
         if current.get("enabled") is not True:
             self.changes.append("enable receiver %s:%s" % (aet, port))
-            self.write("PUT", "/xapi/dicomscp/%d/enabled/true" % current["id"])
-        return current["id"]
+            self.write("PUT", "%s/enabled/true" % scp_path)
+            wrote = not self.check
+        if wrote:
+            self.verify(what, scp_path, want)
+        return scp_id
 
     # ----------------------------------------------------------- settings
     def converge_settings(self):
+        """Post the DQR settings that differ (1.x path /xapi/dqr found by a 404)."""
         want = {k: norm_setting(v) for k, v in (self.params["dqr_settings"] or {}).items()}
         if not want:
             return
         path = "/xapi/dqr/settings"
         status, current = self.xnat.call("GET", path, accept=(200, 404))
-        if status == 404:  # DQR plugin 2.x
+        if status == 404:  # DQR plugin 1.x
             path = "/xapi/dqr"
             _, current = self.xnat.call("GET", path)
+        self.revision["settings_path"] = path
         current = current if isinstance(current, dict) else {}
         have = {k: norm_setting(current[k]) if k in current else None for k in want}
         self.before["dqr_settings"] = have
@@ -442,15 +637,29 @@ class Converger:
         if delta:
             self.changes.append("set DQR settings %s" % ", ".join(
                 "%s %r -> %r" % (k, have[k], v) for k, v in sorted(delta.items())))
-            self.write("POST", path, delta)
+            if not self.check:
+                self.write("POST", path, delta)
+                self.verify("DQR settings", path, delta,
+                            norm=lambda v: None if v is None else norm_setting(v))
 
     def run(self):
+        """Converge everything; returns (pacs id, receiver id)."""
         self.want_windows = desired_windows(self.params)  # validate before any call
+        # One Tomcat session for the whole run. Check mode opens it too: the POST creates
+        # no configuration, only the session that each Basic-auth GET would otherwise create
+        # anew, and close() ends it again.
+        self.module.no_log_values.add(self.xnat.login())
         pacs_id, is_new = self.converge_pacs()
         self.converge_windows(pacs_id, is_new)
         receiver_id = self.converge_receiver()
         self.converge_settings()
         return pacs_id, receiver_id
+
+
+def not_kept_text(err):
+    """'field: sent X, XNAT returned Y' for each field XNAT did not keep."""
+    return "; ".join("%s: sent %s, XNAT returned %s" % (field, json.dumps(sent), json.dumps(got))
+                     for field, sent, got in err.fields)
 
 
 def argument_spec():
@@ -489,16 +698,27 @@ def main():
         if not 1 <= params[key] <= 65535:
             module.fail_json(msg="%s: %s must be 1-65535, got %s" % (where, key, params[key]))
     converger = Converger(module)
+    failure = None
     try:
         pacs_id, receiver_id = converger.run()
     except XnatError as err:
         answer = "no answer (%s)" % err.text if err.status is None else "HTTP %s%s" % (
             err.status, ": %s" % err.text.strip() if err.text.strip() else "")
-        module.fail_json(msg="%s: %s %s failed with %s. %s" % (
-            where, err.method, err.path, answer, hint(err, params)),
-            status=err.status, changes=converger.changes)
-    except ValueError as err:
-        module.fail_json(msg="%s: %s" % (where, err), changes=converger.changes)
+        failure = {"msg": "%s: %s %s failed with %s. %s" % (
+            where, err.method, err.path, answer, hint(err, params)), "status": err.status}
+    except NotKept as err:
+        failure = {"msg": "%s: XNAT answered the write with success but did not keep %s of %s (read back "
+                          "from GET %s): %s. XNAT drops fields it does not know without an error: this "
+                          "DQR plugin revision may name or handle them differently; check it in the "
+                          "XNAT UI" % (where, ", ".join(f[0] for f in err.fields), err.what, err.path,
+                                       not_kept_text(err)),
+                   "not_kept": [f[0] for f in err.fields]}
+    except (Conflict, ValueError) as err:
+        failure = {"msg": "%s: %s" % (where, err)}
+    finally:
+        converger.xnat.close()  # also on failure: the run leaves no open session behind
+    if failure:
+        module.fail_json(changes=converger.changes, **failure)
     changed = bool(converger.changes)
     summary = "%s: %s" % (where, "; ".join(converger.changes) if changed else "up to date")
     if module.check_mode and changed:
