@@ -101,3 +101,46 @@ def test_result_filters_reject_bad_input():
         FILTERS["pacs_smoke_failures"]([{"link": "a", "check": "b"}])
     with pytest.raises(AnsibleFilterError, match="expected list"):
         FILTERS["pacs_smoke_matrix"]("x")
+
+
+# ---------------------------------------------------------------- a dropped probe explained (issue 16)
+explain = FILTERS["pacs_smoke_explain"]
+unanswered = FILTERS["pacs_smoke_unanswered"]
+SETS = {"dicom": {"ipv4": ["10.20.0.11", "10.20.5.0/24"], "ipv6": []},
+        "http": {"ipv4": ["10.20.9.0/24"], "ipv6": ["2001:db8::/32"]},
+        "ssh": {"ipv4": [], "ipv6": []}}
+TIMED_OUT = [
+    {"link": "CT_ROOM1", "check": "echo_in", "status": "fail", "error": "no answer from 10.20.0.10:4242 within 3.0s"},
+    {"link": "DICOMweb", "check": "http_auth", "status": "fail",
+     "error": "ConnectTimeout: HTTPConnectionPool(host='10.20.0.10', port=8042)"},
+    {"link": "WS", "check": "echo_in", "status": "fail", "error": "association rejected"},
+    {"link": "CT_ROOM1", "check": "echo_out", "status": "fail", "error": "no answer from CT1"},
+    {"link": "WS", "check": "find_in", "status": "pass"},
+]
+
+
+def test_only_inbound_checks_without_an_answer_are_explained():
+    assert [(r["link"], r["check"]) for r in unanswered(TIMED_OUT)] == [("CT_ROOM1", "echo_in"), ("DICOMweb", "http_auth")]
+    out = explain(TIMED_OUT, probe="10.0.0.5", sources=SETS)
+    assert out[2:] == TIMED_OUT[2:]  # a refusal, an outbound check and a pass are left as they are
+
+
+def test_a_probe_outside_the_sets_names_the_variable_that_lets_it_in():
+    out = explain(TIMED_OUT, probe="10.0.0.5", sources=SETS)
+    assert out[0]["error"] == ("no answer from 10.20.0.10:4242 within 3.0s (the host firewall drops it: the probe's "
+                               "address 10.0.0.5 is not among the DICOM sources; add it to pacs_firewall_dicom_cidrs)")
+    assert "10.0.0.5 is not among the HTTP sources; add it to pacs_firewall_http_cidrs or " \
+           "pacs_firewall_admin_cidrs" in out[1]["error"]
+
+
+def test_a_probe_inside_the_sets_points_elsewhere():
+    out = explain(TIMED_OUT, probe="10.20.5.7", sources=SETS)
+    assert "lets 10.20.5.7 through to the DICOM port: look at Orthanc itself" in out[0]["error"]
+    assert "not among the HTTP sources" in out[1]["error"]
+    assert "lets 2001:db8::5 through to the HTTP port" in explain(TIMED_OUT, probe="2001:db8::5", sources=SETS)[1]["error"]
+
+
+def test_without_the_firewall_fact_the_hint_is_conditional():
+    out = explain(TIMED_OUT, probe="10.0.0.5")
+    assert out[0]["error"].endswith("(if the host firewall is on, the probe's address 10.0.0.5 must be in "
+                                    "pacs_firewall_dicom_cidrs (or pacs_firewall_admin_cidrs for HTTP))")

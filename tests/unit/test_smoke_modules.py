@@ -315,3 +315,11 @@ def test_echo_runs_concurrently(scp, silent_port):
     res = ECHO.run_checks(checks, 1.0, 8, ECHO.run_echo)
     assert all(r["status"] == "fail" for r in res)
     assert time.monotonic() - start < 3
+
+
+def test_probe_source_names_the_local_address_toward_a_target():
+    module = load("probe_source")
+    assert module.source_address("127.0.0.1") == "127.0.0.1"
+    assert module.source_address("host.invalid") == ""
+    out = run_module("probe_source", {"target": "127.0.0.1"}, check_mode=True)
+    assert out["address"] == "127.0.0.1" and out["changed"] is False

@@ -14,7 +14,10 @@ description:
   - Encodes how Orthanc 1.10.1 treats calling AEs; see the role README.
   - Other filters in this file, C(pacs_smoke_table), C(pacs_smoke_matrix) and
     C(pacs_smoke_failures), turn a list of results into report lines, a matrix and
-    the list of failures.
+    the list of failures; C(pacs_smoke_explain(results, probe, sources)) adds to each
+    inbound check that got no answer whether the host firewall's sets (the fact
+    pacs_firewall_sources) explain it, naming the variable to set; C(pacs_smoke_xnat_plan) turns xnat_dqr_servers and
+    the smoke_write and smoke_project keys of its items into the list the xnat_dqr_smoke module takes.
 options:
   _input:
     description: >-
@@ -40,11 +43,14 @@ _value:
   type: dict
 """
 
+import ipaddress
+import re
+
 from ansible.errors import AnsibleFilterError
 
 STATUS_ORDER = ("fail", "skipped", "pass")
-CHECK_ORDER = ("echo_in", "echo_in_refused", "find_in", "echo_out", "http_auth", "stow", "qido", "wado",
-               "stow_remote", "cleanup")
+CHECK_ORDER = ("echo_in", "echo_in_refused", "find_in", "echo_out", "dqr_query", "xnat_store", "dqr_import",
+               "http_auth", "stow", "qido", "wado", "stow_remote", "cleanup")
 MODALITY_DEFAULTS = {"manufacturer": "Generic", "allow_echo": True, "allow_store": True, "allow_find": False,
                      "allow_move": False, "allow_get": False, "use_dicom_tls": False, "expected_offline": False}
 
@@ -137,6 +143,44 @@ def pacs_smoke_plan(settings):
     return plan
 
 
+
+
+def _xnat_smoke_settings(item):
+    """write/project of one XNAT: its smoke_write and smoke_project keys (the xnat_dqr contract)."""
+    name = item["name"]
+    write = _bool(item.get("smoke_write", False), "xnat_dqr_servers[%s].smoke_write" % name)
+    project = item.get("smoke_project") or ""
+    _require(project, "xnat_dqr_servers[%s].smoke_project" % name, str)
+    return write, project
+
+
+def pacs_smoke_xnat_plan(settings):
+    """The xnats list of the xnat_dqr_smoke module, one entry per xnat_dqr_servers item.
+
+    `settings`: {servers: xnat_dqr_servers, dicom_aet, dicom_port, validate_certs}. An XNAT is
+    read-only (write false) unless its item says smoke_write: true: a hospital's XNAT receives
+    nothing from a smoke test it was not told about.
+    """
+    _require(settings, "pacs_smoke_xnat_plan input", dict)
+    servers = _require(settings.get("servers") or [], "xnat_dqr_servers", list)
+    plan = []
+    for index, item in enumerate(servers):
+        _require(item, "xnat_dqr_servers[%d]" % index, dict)
+        missing = [k for k in ("name", "url", "username", "password", "receiver") if k not in item]
+        if missing:
+            raise AnsibleFilterError("xnat_dqr_servers[%d]: missing %s" % (index, ", ".join(missing)))
+        receiver = _require(item["receiver"], "xnat_dqr_servers[%s].receiver" % item["name"], dict)
+        write, project = _xnat_smoke_settings(item)
+        plan.append({"name": item["name"], "url": item["url"], "username": item["username"],
+                     "password": item["password"], "validate_certs": _bool(settings.get("validate_certs", True),
+                                                                           "validate_certs"),
+                     "pacs_label": item.get("pacs_label") or settings["dicom_aet"],
+                     "pacs_aet": settings["dicom_aet"], "pacs_port": int(settings["dicom_port"]),
+                     "receiver_aet": receiver["aet"], "receiver_port": int(receiver["port"]),
+                     "write": write, "project": project})
+    return plan
+
+
 def _check_rank(check):
     return CHECK_ORDER.index(check) if check in CHECK_ORDER else len(CHECK_ORDER)
 
@@ -172,6 +216,67 @@ def pacs_smoke_failures(results):
             for r in _results(results) if r["status"] == "fail"]
 
 
+# Checks the probe host sends to the PACS, by the firewall set that lets them in.
+INBOUND_SERVICE = {"echo_in": "dicom", "echo_in_refused": "dicom", "find_in": "dicom",
+                   "http_auth": "http", "stow": "http", "qido": "http", "wado": "http", "cleanup": "http"}
+# How a dropped packet looks to the probe: no answer, a timeout (a refusal is not a drop).
+_DROPPED = re.compile(r"no answer|timed? ?out|timeout", re.I)
+
+
+def _in_sources(address, networks):
+    """Whether address lies in one of the networks (strings as in pacs_firewall_sources)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    for network in networks or []:
+        try:
+            if ip in ipaddress.ip_network(str(network), strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def firewall_hint(service, probe, sources):
+    """Why a probe to the PACS's `service` port (dicom or http) may have got no answer.
+
+    `probe` is the probe host's source address toward the PACS ('' if unknown); `sources`
+    the firewall role's pacs_firewall_sources fact of this run, or None when the firewall
+    did not run in it.
+    """
+    cidrs = "pacs_firewall_%s_cidrs" % service
+    who = "the probe's address %s" % probe if probe else "the probe's address"
+    if not sources:
+        return ("if the host firewall is on, %s must be in %s (or pacs_firewall_admin_cidrs for HTTP)"
+                % (who, cidrs))
+    family = "ipv6" if ":" in probe else "ipv4"
+    allowed = (sources.get(service) or {}).get(family) or []
+    if probe and not _in_sources(probe, allowed):
+        return ("the host firewall drops it: %s is not among the %s sources; add it to %s%s"
+                % (who, service.upper(), cidrs, " or pacs_firewall_admin_cidrs" if service == "http" else ""))
+    return ("the host firewall lets %s through to the %s port: look at Orthanc itself and at "
+            "firewalls between the probe and the host" % (probe or "the probe", service.upper()))
+
+
+def _unanswered(result):
+    """Whether a result is a check sent to the PACS that failed with no answer (a drop)."""
+    return (result["status"] == "fail" and result["check"] in INBOUND_SERVICE
+            and bool(_DROPPED.search(str(result.get("error") or ""))))
+
+
+def pacs_smoke_unanswered(results):
+    """The checks sent to the PACS that got no answer (the ones a firewall may explain)."""
+    return [r for r in _results(results) if _unanswered(r)]
+
+
+def pacs_smoke_explain(results, probe="", sources=None):
+    """The results, where an inbound check got no answer with the firewall's explanation added
+    to its error (as '<error> (<hint>)'); other results unchanged."""
+    return [dict(r, error="%s (%s)" % (r.get("error"), firewall_hint(INBOUND_SERVICE[r["check"]], probe or "", sources)))
+            if _unanswered(r) else r for r in _results(results)]
+
+
 def pacs_smoke_table(results):
     """Plain-text table of the results for the play output."""
     results = _results(results)
@@ -192,4 +297,7 @@ class FilterModule:
             "pacs_smoke_matrix": pacs_smoke_matrix,
             "pacs_smoke_failures": pacs_smoke_failures,
             "pacs_smoke_table": pacs_smoke_table,
+            "pacs_smoke_explain": pacs_smoke_explain,
+            "pacs_smoke_unanswered": pacs_smoke_unanswered,
+            "pacs_smoke_xnat_plan": pacs_smoke_xnat_plan,
         }

@@ -12,6 +12,9 @@ description:
   - Runs these checks against one Orthanc and returns one result per check
     C({link, check, status, error, detail, duration}).
   - C(http_auth) the REST API refuses a request without credentials (HTTP 401).
+  - The DICOMweb transactions use the dicomweb-client library (no retries), on the
+    host the module runs on (the role delegates it to the probe host, the controller
+    by default).
   - C(stow) a synthetic Secondary Capture instance made with pydicom (PatientName
     O(patient_name), PatientID O(patient_id_prefix)-O(run_id), fresh UIDs, 16x16
     pixels of random bytes) is stored with STOW-RS.
@@ -30,7 +33,7 @@ description:
     and every check is reported as skipped.
 version_added: "1.0.0"
 author: pacs-provisioner
-requirements: [pydicom >= 2.0, requests]
+requirements: [pydicom >= 2.0, requests, dicomweb-client >= 0.59]
 options:
   url:
     description: Orthanc's HTTP base URL as clients see it (scheme, host, port).
@@ -120,16 +123,15 @@ patient_id:
   type: str
 """
 
+import contextlib
 import datetime
 import io
-import os
 import time
 import traceback
-import uuid
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.pacs_smoke_checks import (
-    count_failed, elapsed, new_result, run_concurrently, skipped_result)
+from ansible.module_utils.pacs_smoke_checks import (  # noqa: F401  build_instance is part of this module's API
+    build_instance, count_failed, elapsed, new_result, run_concurrently, skipped_result)
 
 RUN_STAMP = "%Y%m%dT%H%M%SZ"  # how the role stamps run_id (then "-" and a host hash)
 LEFTOVER_GRACE = 600  # seconds: test studies of runs this close may still be in use
@@ -137,86 +139,14 @@ LEFTOVER_GRACE = 600  # seconds: test studies of runs this close may still be in
 IMPORT_ERROR = None
 try:
     import requests
-    from pydicom.dataset import FileDataset, FileMetaDataset
+    from dicomweb_client.api import DICOMwebClient
     from pydicom.filereader import dcmread
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 except ImportError:  # pragma: no cover - reported through fail_json
     IMPORT_ERROR = traceback.format_exc()
-
-SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
-DICOM_PART = 'multipart/related; type="application/dicom"'
 
 
 class StepError(Exception):
     """A check failed with a message for the report."""
-
-
-def build_instance(patient_name, patient_id):
-    """A small synthetic Secondary Capture instance; returns (bytes, uids, pixel bytes)."""
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SECONDARY_CAPTURE
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = FileDataset(None, {}, file_meta=meta, preamble=b"\0" * 128)
-    ds.SOPClassUID = SECONDARY_CAPTURE
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.StudyInstanceUID = generate_uid()
-    ds.SeriesInstanceUID = generate_uid()
-    ds.PatientName = patient_name
-    ds.PatientID = patient_id
-    ds.PatientBirthDate = ""
-    ds.PatientSex = "O"
-    ds.StudyDate = time.strftime("%Y%m%d")
-    ds.StudyTime = time.strftime("%H%M%S")
-    ds.StudyID = "SMOKE"
-    ds.AccessionNumber = ""
-    ds.ReferringPhysicianName = ""
-    ds.StudyDescription = "pacs-provisioner smoke test - safe to delete"
-    ds.SeriesDescription = "synthetic smoke test instance"
-    ds.Modality = "OT"
-    ds.ConversionType = "SYN"
-    ds.SeriesNumber = 1
-    ds.InstanceNumber = 1
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows = 16
-    ds.Columns = 16
-    ds.BitsAllocated = 8
-    ds.BitsStored = 8
-    ds.HighBit = 7
-    ds.PixelRepresentation = 0
-    pixels = os.urandom(16 * 16)
-    ds.PixelData = pixels
-    buf = io.BytesIO()
-    ds.save_as(buf, enforce_file_format=True)
-    uids = {"study": ds.StudyInstanceUID, "series": ds.SeriesInstanceUID, "instance": ds.SOPInstanceUID}
-    return buf.getvalue(), uids, pixels
-
-
-def multipart_body(payload, boundary):
-    """One-part multipart/related body for STOW-RS."""
-    return (b"--" + boundary.encode() + b"\r\nContent-Type: application/dicom\r\n\r\n"
-            + payload + b"\r\n--" + boundary.encode() + b"--\r\n")
-
-
-def multipart_parts(content_type, body):
-    """Split a multipart/related body into part payloads (headers removed)."""
-    boundary = None
-    for param in content_type.split(";"):
-        key, _, value = param.strip().partition("=")
-        if key.lower() == "boundary":
-            boundary = value.strip('"')
-    if not boundary:
-        raise StepError("WADO-RS answer is not multipart (Content-Type: %s)" % content_type)
-    parts = []
-    for chunk in body.split(b"--" + boundary.encode())[1:]:
-        if chunk.startswith(b"--"):
-            break
-        _, _, payload = chunk.partition(b"\r\n\r\n")
-        if payload.endswith(b"\r\n"):
-            payload = payload[:-2]
-        parts.append(payload)
-    return parts
 
 
 def http_error(response, what):
@@ -224,6 +154,32 @@ def http_error(response, what):
     text = response.text.strip().replace("\n", " ")[:200] if response.content else ""
     hint = {401: " (credentials refused)", 403: " (forbidden)", 404: " (not found)"}.get(response.status_code, "")
     return StepError("%s: HTTP %s%s %s" % (what, response.status_code, hint, text))
+
+
+@contextlib.contextmanager
+def dicomweb_call(what):
+    """Turn dicomweb-client's HTTP errors (requests.HTTPError) into a StepError naming `what`."""
+    try:
+        yield
+    except requests.HTTPError as exc:
+        if exc.response is None:
+            raise StepError("%s: %s" % (what, exc)) from None
+        raise http_error(exc.response, what) from None
+
+
+def study_uids(studies):
+    """StudyInstanceUIDs in a QIDO-RS answer (DICOM JSON datasets)."""
+    return [uid for study in studies for uid in study.get("0020000D", {}).get("Value", [])]
+
+
+def make_client(root, session, timeout):
+    """A dicomweb-client for Orthanc's DICOMweb root, sharing `session`, without retries.
+
+    Retrying on 503/504 would hide a failing server behind minutes of back-off.
+    """
+    client = DICOMwebClient(url=root.rstrip("/"), session=session, timeout=timeout)
+    client.set_http_retry_params(retry=False)
+    return client
 
 
 class Roundtrip:
@@ -237,6 +193,7 @@ class Roundtrip:
         self.session.auth = (params["username"], params["password"])
         self.session.verify = params["validate_certs"]
         self.timeout = params["timeout"]
+        self.client = make_client(self.root, self.session, self.timeout)
         self.patient_id = "%s-%s" % (params["patient_id_prefix"], params["run_id"])
         self.payload, self.uids, self.pixels = build_instance(params["patient_name"], self.patient_id)
         self.results = []
@@ -277,40 +234,27 @@ class Roundtrip:
         return "GET /system without credentials: HTTP 401"
 
     def step_stow(self):
-        boundary = uuid.uuid4().hex
-        response = self.session.post(
-            self.root + "studies", data=multipart_body(self.payload, boundary), timeout=self.timeout,
-            headers={"Content-Type": '%s; boundary=%s' % (DICOM_PART, boundary),
-                     "Accept": "application/dicom+json"})
-        if response.status_code != 200:
-            raise http_error(response, "STOW-RS")
-        answer = response.json()
-        if answer.get("00081198", {}).get("Value"):
-            raise StepError("STOW-RS reported a failed instance: %s" % answer["00081198"])
-        if not answer.get("00081199", {}).get("Value"):
+        with dicomweb_call("STOW-RS"):
+            answer = self.client.store_instances([dcmread(io.BytesIO(self.payload))])
+        failed = answer.get("FailedSOPSequence")
+        if failed:
+            raise StepError("STOW-RS reported a failed instance: %s" % [
+                (str(item.get("ReferencedSOPInstanceUID", "")), item.get("FailureReason")) for item in failed])
+        if not answer.get("ReferencedSOPSequence"):
             raise StepError("STOW-RS answer lists no stored instance")
         return "stored study %s" % self.uids["study"]
 
     def step_qido(self):
-        response = self.get(self.root + "studies", params={"StudyInstanceUID": self.uids["study"]},
-                            headers={"Accept": "application/dicom+json"})
-        if response.status_code != 200:
-            raise http_error(response, "QIDO-RS")
-        found = [s for s in response.json() if self.uids["study"] in s.get("0020000D", {}).get("Value", [])]
+        with dicomweb_call("QIDO-RS"):
+            studies = self.client.search_for_studies(search_filters={"StudyInstanceUID": self.uids["study"]})
+        found = [uid for uid in study_uids(studies) if uid == self.uids["study"]]
         if len(found) != 1:
             raise StepError("QIDO-RS found %d studies with StudyInstanceUID %s" % (len(found), self.uids["study"]))
         return "QIDO-RS found the study"
 
     def step_wado(self):
-        url = "%sstudies/%s/series/%s/instances/%s" % (
-            self.root, self.uids["study"], self.uids["series"], self.uids["instance"])
-        response = self.get(url, headers={"Accept": DICOM_PART + "; transfer-syntax=*"})
-        if response.status_code != 200:
-            raise http_error(response, "WADO-RS")
-        parts = multipart_parts(response.headers.get("Content-Type", ""), response.content)
-        if len(parts) != 1:
-            raise StepError("WADO-RS returned %d parts, expected 1" % len(parts))
-        ds = dcmread(io.BytesIO(parts[0]))
+        with dicomweb_call("WADO-RS"):
+            ds = self.client.retrieve_instance(self.uids["study"], self.uids["series"], self.uids["instance"])
         if ds.SOPInstanceUID != self.uids["instance"]:
             raise StepError("WADO-RS returned instance %s" % ds.SOPInstanceUID)
         if bytes(ds.PixelData) != self.pixels:
@@ -391,11 +335,11 @@ class Roundtrip:
         remaining = self.orthanc_study_ids(self.uids["study"]) + self.leftover_study_ids()
         if remaining:
             raise StepError("test data still in Orthanc after cleanup: studies %s" % ", ".join(remaining))
-        response = self.get(self.root + "studies", params={"PatientID": self.patient_id},
-                            headers={"Accept": "application/dicom+json"})
-        if response.status_code not in (200, 204) or (response.status_code == 200 and response.content.strip() not in (b"", b"[]")):
-            raise StepError("QIDO-RS still lists test data for PatientID %s (HTTP %s)" % (
-                self.patient_id, response.status_code))
+        with dicomweb_call("QIDO-RS after cleanup"):
+            left = self.client.search_for_studies(search_filters={"PatientID": self.patient_id})
+        if left:
+            raise StepError("QIDO-RS still lists test data for PatientID %s: studies %s" % (
+                self.patient_id, ", ".join(study_uids(left))))
         return "deleted %d test stud%s; none left" % (len(deleted), "y" if len(deleted) == 1 else "ies")
 
     def remote_stows(self, why):
@@ -448,7 +392,7 @@ def main():
         supports_check_mode=True,
     )
     if IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("pydicom and requests"), exception=IMPORT_ERROR)
+        module.fail_json(msg=missing_required_lib("pydicom, requests and dicomweb-client"), exception=IMPORT_ERROR)
     params = module.params
     if module.check_mode:
         module.exit_json(changed=False, results=skipped(params, "check mode: nothing sent"), failed_count=0,

@@ -5,11 +5,14 @@ and the DICOM association check (reachability, A-ASSOCIATE-RJ mapping, verdict).
 Imported by the modules as ``from ansible.module_utils.pacs_smoke_checks import ...``;
 Ansible ships this role-level module_utils file with each module. Only the Python
 standard library is imported at the top, so orthanc_modality_echo keeps needing
-nothing else; pynetdicom is imported when an association is made.
+nothing else; pynetdicom is imported when an association is made, pydicom when the
+synthetic test instance is built.
 """
 
 from __future__ import annotations
 
+import io
+import os
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -178,3 +181,54 @@ def run_association_check(check, default_timeout, service, context, exchange,
         result["error"] = "%s: %s" % (type(exc).__name__, exc)
     result["duration"] = elapsed(start)
     return result
+
+
+# --- the synthetic test instance -----------------------------------------------------------
+
+SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
+
+
+def build_instance(patient_name, patient_id):
+    """A small synthetic Secondary Capture instance; returns (bytes, uids, pixel bytes)."""
+    # pylint: disable=import-outside-toplevel
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = SECONDARY_CAPTURE
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset(None, {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID = SECONDARY_CAPTURE
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.StudyInstanceUID = generate_uid()
+    ds.SeriesInstanceUID = generate_uid()
+    ds.PatientName = patient_name
+    ds.PatientID = patient_id
+    ds.PatientBirthDate = ""
+    ds.PatientSex = "O"
+    ds.StudyDate = time.strftime("%Y%m%d")
+    ds.StudyTime = time.strftime("%H%M%S")
+    ds.StudyID = "SMOKE"
+    ds.AccessionNumber = ""
+    ds.ReferringPhysicianName = ""
+    ds.StudyDescription = "pacs-provisioner smoke test - safe to delete"
+    ds.SeriesDescription = "synthetic smoke test instance"
+    ds.Modality = "OT"
+    ds.ConversionType = "SYN"
+    ds.SeriesNumber = 1
+    ds.InstanceNumber = 1
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows = 16
+    ds.Columns = 16
+    ds.BitsAllocated = 8
+    ds.BitsStored = 8
+    ds.HighBit = 7
+    ds.PixelRepresentation = 0
+    pixels = os.urandom(16 * 16)
+    ds.PixelData = pixels
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    uids = {"study": ds.StudyInstanceUID, "series": ds.SeriesInstanceUID, "instance": ds.SOPInstanceUID}
+    return buf.getvalue(), uids, pixels
