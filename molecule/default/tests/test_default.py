@@ -17,12 +17,21 @@ from pydicom.dataset import Dataset
 from pynetdicom import AE
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind, Verification
 
-ADDRESSES = {"pp-default-pacs": "172.28.20.10", "pp-default-tls": "172.28.20.11"}
+# What Debian ships on each release the scenario runs (one host per release at least).
+DEBIAN_ORTHANC = {
+    "bookworm": {"orthanc": "1.10.1", "dicomweb": "1.7"},
+    "trixie": {"orthanc": "1.12.7", "dicomweb": "1.20"},
+}
 
 
 @pytest.fixture
-def address(host):
-    return ADDRESSES[host.backend.get_hostname()]
+def address(hostvars):
+    return hostvars["orthanc_address"]
+
+
+@pytest.fixture
+def codename(host):
+    return host.system_info.codename
 
 
 @pytest.fixture
@@ -35,6 +44,18 @@ def base_url(host, address, hostvars):
 def admin(hostvars):
     user = hostvars["orthanc_users"][0]
     return (user["name"], user["password"])
+
+
+def test_orthanc_version_is_the_one_debian_ships(host, codename, base_url, admin):
+    """Each host runs its own release's packages: 1.10.1 on Debian 12, 1.12.7 on Debian 13."""
+    assert codename in DEBIAN_ORTHANC, codename
+    want = DEBIAN_ORTHANC[codename]
+    version = host.package("orthanc").version
+    assert version.split("+")[0] == want["orthanc"], version
+    system = requests.get(f"{base_url}/system", auth=admin, timeout=5, verify=False).json()
+    assert system["Version"] == want["orthanc"]
+    plugin = requests.get(f"{base_url}/plugins/dicom-web", auth=admin, timeout=5, verify=False).json()
+    assert plugin["Version"] == want["dicomweb"]
 
 
 def test_service_running_and_enabled(host):
@@ -156,6 +177,21 @@ def _associate(address, port, calling, called):
     return ae.associate(address, port, ae_title=called)
 
 
+def _refusal(address, port, calling, called):
+    """How Orthanc answers an association it must refuse: "rejected" (A-ASSOCIATE-RJ),
+    "established" or "aborted". Orthanc closes the connection right after its RJ; on a
+    loaded machine the client then sometimes sees the connection drop before it reads
+    the RJ (an abort, about 1 in 100 attempts measured here): only that is tried again."""
+    for _ in range(3):
+        assoc = _associate(address, port, calling, called)
+        if assoc.is_established:
+            assoc.release()
+            return "established"
+        if assoc.is_rejected:
+            return "rejected"
+    return "aborted"
+
+
 def test_dicom_policy(host, address, hostvars):
     """Known AEs are accepted; unknown calling AEs and a wrong called AE are refused."""
     if hostvars.get("orthanc_dicom_tls_certificate"):
@@ -165,8 +201,8 @@ def test_dicom_policy(host, address, hostvars):
     assert assoc.is_established
     assert assoc.send_c_echo().Status == 0
     assoc.release()
-    assert _associate(address, port, "UNKNOWN_AE", own).is_rejected
-    assert _associate(address, port, "CT1", "NOT_" + own[:10]).is_rejected
+    assert _refusal(address, port, "UNKNOWN_AE", own) == "rejected"
+    assert _refusal(address, port, "CT1", "NOT_" + own[:10]) == "rejected"
     # RADIANT may query, CT1 may not: a C-FIND from CT1 is not answered with success.
     query = Dataset()
     query.QueryRetrieveLevel = "STUDY"
@@ -246,4 +282,5 @@ def test_webhook_posts_every_stored_instance(address, base_url, admin, hostvars)
         assert event["orthanc"] == hostvars["orthanc_dicom_aet"]
     finally:
         server.shutdown()
+        server.server_close()  # the next host's run binds the same port
         requests.delete(f"{base_url}/studies/{stored.json()['ParentStudy']}", auth=admin, timeout=10, verify=False)
