@@ -6,17 +6,18 @@ VENV := .venv/bin
 export PATH := $(CURDIR)/$(VENV):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 DEMO_VAULT := inventories/demo/.vault-password-demo-only
-SCENARIOS ?= default container firewall hospital scaleout
+SCENARIOS ?= default container firewall hospital scaleout https
 
-.PHONY: setup demo demo-down test lint validate unit molecule check bench
+.PHONY: setup demo demo-down test lint validate unit molecule check bench new-hospital
 
 setup:
 	@bash scripts/bootstrap.sh
 
 ## Provision the demo hospital into local containers and print its smoke report.
 demo: setup
-	ansible-playbook playbooks/demo-up.yml
+	ansible-playbook playbooks/demo-up.yml --vault-password-file $(DEMO_VAULT) -e @inventories/demo/group_vars/orthanc/vault.yml
 	ansible-playbook -i inventories/demo --vault-password-file $(DEMO_VAULT) site.yml
+	ansible-playbook -i inventories/demo --vault-password-file $(DEMO_VAULT) playbooks/demo-summary.yml
 
 ## Remove the demo containers and network (stored demo studies go with them).
 demo-down: setup
@@ -31,8 +32,9 @@ lint:
 
 INVENTORIES ?= $(wildcard inventories/*/)
 ## Check every hospital inventory offline (no host contacted); lists every problem.
+## VALIDATE_ARGS=--ask-vault-pass for an inventory whose vault password is not in a file beside it.
 validate: setup
-	python scripts/validate.py $(INVENTORIES)
+	python scripts/validate.py $(VALIDATE_ARGS) $(INVENTORIES)
 
 unit:
 	python -m pytest tests
@@ -46,6 +48,11 @@ molecule:
 ## Measured figures against floors from the same run (~20 min; not part of make test).
 bench: setup
 	python bench/run.py
+
+## Scaffold inventories/$(NAME)/ from templates/hospital/ (asks for the first host and the secrets).
+new-hospital: setup
+	@test -n "$(NAME)" || { echo "usage: make new-hospital NAME=<name>"; exit 2; }
+	python scripts/new_hospital.py $(NAME)
 
 ## Dry run against the demo hospital: what would change, with diffs.
 check: setup
