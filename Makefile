@@ -6,7 +6,7 @@ VENV := .venv/bin
 export PATH := $(CURDIR)/$(VENV):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 DEMO_VAULT := inventories/demo/.vault-password-demo-only
-SCENARIOS ?= default container firewall hospital scaleout https
+SCENARIOS ?= default container firewall hospital minimum scaleout https
 
 .PHONY: setup demo demo-down test lint validate unit molecule check bench new-hospital
 
