@@ -74,6 +74,11 @@ _value:
 
 _PEM_CERT = re.compile(r"-----BEGIN CERTIFICATE-----\s.*?-----END CERTIFICATE-----", re.S)
 _SIZE = re.compile(r"^[0-9]+[kKmMgG]?$")
+# What reaches nginx's configuration unquoted: a host name (or IP address) and OpenSSL
+# cipher names. Anything else (';', '{', quotes, spaces, newlines) would be nginx syntax.
+_SERVER_NAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9*]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                          r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$|^[0-9A-Fa-f:.]+$")
+_CIPHER = re.compile(r"^[A-Za-z0-9_+!@=.-]{1,64}$")
 _CLIENT_VERIFY = ("off", "optional", "on")
 
 
@@ -305,6 +310,24 @@ def _upstream_errors(settings, errors):
         seen.add(label)
 
 
+def _syntax_errors(settings, errors):
+    """Names and ciphers are written into nginx's configuration as they are: refuse syntax."""
+    names = [settings.get("pacs_https_server_name")] + list(settings.get("pacs_https_server_aliases") or [])
+    for option, item in zip(["pacs_https_server_name"] + ["pacs_https_server_aliases"] * (len(names) - 1), names):
+        if isinstance(item, str) and item and not _SERVER_NAME.match(item):
+            errors.append(f"{option}[{item!r}]: is not a host name or IP address (it is written into nginx's "
+                          "server_name)")
+    ciphers = settings.get("pacs_https_ciphers")
+    if ciphers is not None:
+        if not isinstance(ciphers, list) or not ciphers:
+            errors.append(f"pacs_https_ciphers[{ciphers!r}]: must be a non-empty list of OpenSSL cipher names")
+        else:
+            for cipher in ciphers:
+                if not isinstance(cipher, str) or not _CIPHER.match(cipher):
+                    errors.append(f"pacs_https_ciphers[{cipher!r}]: is not an OpenSSL cipher name (letters, digits, "
+                                  "_ - + ! @ = .)")
+
+
 def pacs_tls_errors(settings, now=None):
     """Every problem of the pacs_https inputs, as "<variable>[<item>]: <problem>" strings."""
     _require_crypto()
@@ -325,6 +348,7 @@ def pacs_tls_errors(settings, now=None):
     _port_errors(settings, errors)
     _client_errors(settings, errors)
     _upstream_errors(settings, errors)
+    _syntax_errors(settings, errors)
     size = settings.get("pacs_https_client_max_body_size")
     if not _SIZE.match(str(size)):
         errors.append(f"pacs_https_client_max_body_size[{size}]: must be a size like 4g, 500m or 0 (no limit)")

@@ -244,3 +244,22 @@ def test_wrong_input_types_raise():
         errors(["not", "a", "dict"])
     with pytest.raises(AnsibleFilterError, match="ISO 8601"):
         errors({}, now="yesterday")
+
+
+@pytest.mark.parametrize("overrides, fragment", [
+    ({"pacs_https_server_aliases": ["192.0.2.5", "x; return 200"]},
+     "pacs_https_server_aliases['x; return 200']: is not a host name or IP address"),
+    ({"pacs_https_ciphers": ["ECDHE-RSA-AES128-GCM-SHA256", "x;\n ssl_verify_client off"]},
+     "pacs_https_ciphers['x;\\n ssl_verify_client off']: is not an OpenSSL cipher name"),
+    ({"pacs_https_ciphers": []}, "pacs_https_ciphers[[]]: must be a non-empty list"),
+])
+def test_what_would_be_nginx_syntax_is_refused(pki, overrides, fragment):
+    assert any(fragment in e for e in errors(settings(pki, **overrides))), errors(settings(pki, **overrides))
+
+
+def test_default_ciphers_pass(pki):
+    import yaml
+    spec = yaml.safe_load((pathlib.Path(__file__).resolve().parents[2] / "roles" / "pacs_https" / "meta"
+                           / "argument_specs.yml").read_text())
+    ciphers = spec["argument_specs"]["main"]["options"]["pacs_https_ciphers"]["default"]
+    assert errors(settings(pki, pacs_https_ciphers=ciphers)) == []
