@@ -76,8 +76,8 @@ _PEM_CERT = re.compile(r"-----BEGIN CERTIFICATE-----\s.*?-----END CERTIFICATE---
 _SIZE = re.compile(r"^[0-9]+[kKmMgG]?$")
 # What reaches nginx's configuration unquoted: a host name (or IP address) and OpenSSL
 # cipher names. Anything else (';', '{', quotes, spaces, newlines) would be nginx syntax.
-_SERVER_NAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9*]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-                          r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$|^[0-9A-Fa-f:.]+$")
+_SERVER_NAME = re.compile(r"^(?=.{1,253}$)(\*|[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)"
+                          r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
 _CIPHER = re.compile(r"^[A-Za-z0-9_+!@=.-]{1,64}$")
 _CLIENT_VERIFY = ("off", "optional", "on")
 
@@ -220,8 +220,8 @@ def _certificate_errors(settings, now, errors):
             wanted = settings.get(option)
             for item in ([wanted] if option == "pacs_https_server_name" else (wanted or [])):
                 if not isinstance(item, str) or not item:
-                    errors.append(f"{option}[{item}]: must be a host name or IP address")
-                elif not certificate_covers(leaf, item):
+                    continue  # reported by _syntax_errors
+                if not certificate_covers(leaf, item):
                     shown = ", ".join(names[0] + [str(ip) for ip in names[1]]) or "none"
                     errors.append(f"{variable}[{subject}]: its names ({shown}) do not include {item} ({option})")
     for number, (child, parent) in enumerate(zip(chain, chain[1:]), 2):
@@ -310,11 +310,20 @@ def _upstream_errors(settings, errors):
         seen.add(label)
 
 
+def _is_ip(text):
+    """Whether text is an IPv4 or IPv6 address."""
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _syntax_errors(settings, errors):
     """Names and ciphers are written into nginx's configuration as they are: refuse syntax."""
     names = [settings.get("pacs_https_server_name")] + list(settings.get("pacs_https_server_aliases") or [])
     for option, item in zip(["pacs_https_server_name"] + ["pacs_https_server_aliases"] * (len(names) - 1), names):
-        if isinstance(item, str) and item and not _SERVER_NAME.match(item):
+        if not isinstance(item, str) or not (_SERVER_NAME.match(item) or _is_ip(item)):
             errors.append(f"{option}[{item!r}]: is not a host name or IP address (it is written into nginx's "
                           "server_name)")
     ciphers = settings.get("pacs_https_ciphers")

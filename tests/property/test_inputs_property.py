@@ -12,7 +12,9 @@ plugins) and read back by a strict parser of that file's syntax:
   links, when installed), which must hand HttpPost the exact bytes;
 - the nftables ruleset: `nft -c` when it can run here, and the table name as one token;
 - the firewalld policy: parsed as XML, holding the name and only the rules we wrote, with
-  a file name inside the policies folder.
+  a file name inside the policies folder;
+- the nginx site of the HTTPS front door: server names and ciphers, written unquoted,
+  come out as exactly the tokens given (nginx itself is not installed on the controller).
 
 Bounded: a few dozen examples per property, no deadline (Lua and nft are subprocesses).
 The seed is printed on failure (tests/property/conftest.py).
@@ -420,3 +422,40 @@ def test_a_date_is_reported_as_a_date():
     errors = ORTHANC["orthanc_config_errors"](valid_settings(orthanc_extra_config={"X": datetime.date(2024, 1, 2)}))
     assert errors == ["orthanc_extra_config[X]: is a date (2024-01-02); YAML read it as a date: quote it to "
                       "keep it text, as Orthanc reads it"]
+
+
+# --- nginx (the HTTPS front door): names and ciphers are written unquoted -----------------
+
+def _nginx_settings(**overrides):
+    """The pacs_https role's defaults (its one source) with these values over them."""
+    import yaml  # pylint: disable=import-outside-toplevel
+    defaults = yaml.safe_load((ROOT / "roles" / "pacs_https" / "defaults" / "main.yml").read_text())
+    defaults.update(pacs_https_server_name="pacs.example.org", pacs_https_upstreams=[{"host": "127.0.0.1",
+                                                                                      "port": 8042}])
+    defaults.update(overrides)
+    return defaults
+
+
+def _nginx_directive(config, name):
+    """The arguments of every `name ...;` line of a rendered nginx configuration."""
+    return [line.strip()[len(name):].rstrip(";").split() for line in config.splitlines()
+            if line.strip().startswith(name + " ")]
+
+
+@PROPERTY
+@given(alias=st.one_of(NAMES, HOSTS), cipher=st.one_of(st.sampled_from(["ECDHE-RSA-AES128-GCM-SHA256", "HIGH",
+                                                                         "!aNULL"]), tricky_text(30)))
+def test_nginx_names_and_ciphers_are_refused_by_name_or_render_as_tokens(alias, cipher):
+    from pacs_tls import FilterModule as TlsFilters  # pylint: disable=import-outside-toplevel
+    values = _nginx_settings(pacs_https_server_aliases=[alias], pacs_https_ciphers=[cipher])
+    syntax = [e for e in TlsFilters().filters()["pacs_tls_errors"](values)
+              if e.startswith(("pacs_https_server_aliases", "pacs_https_ciphers"))]
+    if syntax:
+        assert_refused_by_name(syntax, "pacs_https_server_aliases", "pacs_https_ciphers")
+        return
+    config = render("pacs_https/templates/pacs-https.conf.j2", **values, __pacs_https_generation="g",
+                    __pacs_https_port_suffix="", __pacs_https_certificate_file="/c.pem",
+                    __pacs_https_private_key_file="/k.pem", __pacs_https_client_ca_file="/ca.pem")
+    assert _nginx_directive(config, "server_name")[-1] == ["pacs.example.org", alias]
+    assert _nginx_directive(config, "ssl_ciphers") == [[cipher]]
+    assert all(";" not in arg and "{" not in arg for args in _nginx_directive(config, "server_name") for arg in args)
