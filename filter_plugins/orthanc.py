@@ -139,8 +139,8 @@ WELL_KNOWN_PASSWORDS = {"", "admin", "orthanc", "password", "changeme", "change-
                         "secret", "123456", "12345678", "demo", "test", "alice", "pacs"}
 
 _HOSTNAME_RE = re.compile(
-    r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$")
-_SYMBOLIC_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+    r"^(?=.{1,253}\Z)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?\Z")
+_SYMBOLIC_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}\Z")
 
 
 def _require_list(value, name):
@@ -264,7 +264,7 @@ def url_error(value):
 
 
 # RFC 9110 token characters: what an HTTP header name may hold.
-_HEADER_NAME_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_HEADER_NAME_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
 
 
 def http_headers_errors(where, headers, reserved=()):
@@ -338,8 +338,9 @@ def _json_problem(value):
     if isinstance(value, float) and not math.isfinite(value):
         return f"{value!r} (float) cannot be written in JSON (no NaN or Infinity); Orthanc refuses it"
     if isinstance(value, str):
-        if any(0xD800 <= ord(c) <= 0xDFFF for c in value):
-            return f"{value!r} holds a lone UTF-16 surrogate, which is not valid Unicode"
+        where = next((i for i, c in enumerate(value) if 0xD800 <= ord(c) <= 0xDFFF), None)
+        if where is not None:  # the value itself is not shown: it may be a URL with a credential
+            return f"holds a lone UTF-16 surrogate at character {where + 1}, which is not valid Unicode"
         return ""
     if value is None or isinstance(value, (bool, int, float)):
         return ""
@@ -749,7 +750,7 @@ def orthanc_config_errors(settings):
                       "in front of the HTTP port and leave this empty")
     for index, item in _check_list(settings, "orthanc_lua_scripts", errors):
         name = item.get("name")
-        if not isinstance(name, str) or not re.match(r"^[A-Za-z0-9_.-]+\.lua$", name):
+        if not isinstance(name, str) or not re.match(r"^[A-Za-z0-9_.-]+\.lua\Z", name):
             errors.append(f"orthanc_lua_scripts[{_label(item, index)}].name: {name!r} must be a "
                           "file name ending in .lua")
         if not item.get("content"):

@@ -92,7 +92,7 @@ _value:
   type: raw
 """
 
-_HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?$")
+_HOSTNAME_RE = re.compile(r"^(?=.{1,253}\Z)(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?\Z")
 _CIDR_LISTS = ("pacs_firewall_admin_cidrs", "pacs_firewall_http_cidrs", "pacs_firewall_dicom_cidrs")
 _PORTS = ("orthanc_dicom_port", "orthanc_http_port", "pacs_firewall_ssh_port")
 _BACKENDS = ("auto", "nftables", "firewalld")
@@ -100,10 +100,10 @@ _ANY_FLAG = "pacs_firewall_allow_any_dicom_source_i_know_this_is_unsafe"
 # nft reads a table name as one {letter}({letter}|{digit}|[/-_.])* token, and its
 # keywords (accept, counter, ip6, ...) are never names: none holds '_' or an
 # upper-case letter, so a name with one of them is never a keyword, now or later.
-_NFT_TABLE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+_NFT_TABLE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}\Z")
 # firewalld: letters, digits, '_' and '-' (its '/' would make a folder of the file
 # name), at most 17 characters (max_policy_name_len: chain names are 28 at most).
-_FIREWALLD_POLICY_RE = re.compile(r"^[A-Za-z0-9_-]{1,17}$")
+_FIREWALLD_POLICY_RE = re.compile(r"^[A-Za-z0-9_-]{1,17}\Z")
 # Names firewalld already uses: its zones (a policy may not share one), ANY and
 # HOST, and the policies it ships (ours would replace theirs).
 _FIREWALLD_RESERVED = {"ANY", "HOST", "block", "dmz", "drop", "external", "home", "internal", "nm-shared",
@@ -293,7 +293,7 @@ def _name_errors(data):
 
 # Paths written unquoted into the rollback shell script and the systemd units (run as root).
 _PATHS = ("pacs_firewall_nft_file", "pacs_firewall_state_dir")
-_PATH_RE = re.compile(r"^(/[A-Za-z0-9._-]+)+$")
+_PATH_RE = re.compile(r"^(/[A-Za-z0-9._-]+)+\Z")
 
 
 def _path_errors(data):

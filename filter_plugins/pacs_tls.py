@@ -73,12 +73,12 @@ _value:
 """
 
 _PEM_CERT = re.compile(r"-----BEGIN CERTIFICATE-----\s.*?-----END CERTIFICATE-----", re.S)
-_SIZE = re.compile(r"^[0-9]+[kKmMgG]?$")
+_SIZE = re.compile(r"^[0-9]+[kKmMgG]?\Z")
 # What reaches nginx's configuration unquoted: a host name (or IP address) and OpenSSL
 # cipher names. Anything else (';', '{', quotes, spaces, newlines) would be nginx syntax.
-_SERVER_NAME = re.compile(r"^(?=.{1,253}$)(\*|[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)"
-                          r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
-_CIPHER = re.compile(r"^[A-Za-z0-9_+!@=.-]{1,64}$")
+_SERVER_NAME = re.compile(r"^(?=.{1,253}\Z)(\*|[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)"
+                          r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\Z")
+_CIPHER = re.compile(r"^[A-Za-z0-9_+!@=.-]{1,64}\Z")
 _CLIENT_VERIFY = ("off", "optional", "on")
 
 

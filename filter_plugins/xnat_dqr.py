@@ -68,9 +68,9 @@ DQR_SETTINGS = ("dqrCallingAe", "dqrMaxPacsRequestAttempts", "dqrWaitToRetryRequ
                 "allowAllUsersToUseDqr", "allowAllProjectsToUseDqr", "notifyAdminOnImport",
                 "leavePacsAuditTrail")
 BOOL_KEYS = ("queryable", "storable", "default_query_retrieve", "default_storage", "smoke_write")
-TIME_RE = re.compile(r"^([01]?\d|2[0-4]):([0-5]\d)$")
+TIME_RE = re.compile(r"^([01]?\d|2[0-4]):([0-5]\d)\Z")
 MAX_THREADS = 100
-NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}\Z")
 
 
 def _type(value):

@@ -32,9 +32,9 @@ import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates" / "hospital"
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-HOST_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-AET_RE = re.compile(r"^[\x21-\x5b\x5d-\x7e]([\x20-\x5b\x5d-\x7e]{0,14}[\x21-\x5b\x5d-\x7e])?$")
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}\Z")
+HOST_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}\Z")
+AET_RE = re.compile(r"^[\x21-\x5b\x5d-\x7e]([\x20-\x5b\x5d-\x7e]{0,14}[\x21-\x5b\x5d-\x7e])?\Z")
 # Keys of a role's argument spec shown in the commented list, in the order of site.yml.
 ROLES = ("orthanc", "xnat_dqr", "pacs_firewall", "pacs_smoke", "pacs_postgresql")
 

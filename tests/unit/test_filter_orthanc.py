@@ -532,3 +532,10 @@ def test_the_role_checks_orthanc_json_as_strictly_as_orthanc(tmp_path, body, ok)
     run = subprocess.run(["sh", "-c", _json_validate_command().replace("%s", str(path))],
                          capture_output=True, text=True, check=False)
     assert (run.returncode == 0) is ok, run.stderr
+
+
+def test_a_trailing_newline_is_not_a_valid_name():
+    """Python's `$` matches before a final newline: every name pattern must end at the string's end."""
+    from orthanc import _SYMBOLIC_NAME_RE, _HEADER_NAME_RE  # noqa: PLC0415
+    assert not _SYMBOLIC_NAME_RE.match("CT_ROOM1\n") and _SYMBOLIC_NAME_RE.match("CT_ROOM1")
+    assert not _HEADER_NAME_RE.match("X-Token\n")

@@ -318,3 +318,10 @@ def test_paths_that_reach_the_shell_script_and_units_are_refused(key, value):
 def test_default_paths_pass():
     assert errors(base(pacs_firewall_nft_file="/etc/nftables.d/pacs_provisioner.nft",
                        pacs_firewall_state_dir="/var/lib/pacs_provisioner/firewall")) == []
+
+
+@pytest.mark.parametrize("key, value", [("pacs_firewall_nft_table", "pacs_provisioner\n"),
+                                        ("pacs_firewall_firewalld_policy", "pacs-prov\n"),
+                                        ("pacs_firewall_state_dir", "/var/lib/pp\n")])
+def test_a_trailing_newline_is_refused(key, value):
+    assert any(p.startswith(key) for p in errors(base(**{key: value})))

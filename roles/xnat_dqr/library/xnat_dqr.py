@@ -176,7 +176,7 @@ except ImportError:  # pragma: no cover
 
 DAYS = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
 RECEIVER_IDENTIFIER = "dqrObjectIdentifier"
-SESSION_RE = re.compile(r"^[A-Za-z0-9._~-]{8,200}$")
+SESSION_RE = re.compile(r"^[A-Za-z0-9._~-]{8,200}\Z")
 # Fields XNAT assigns itself: never sent back in a PUT body.
 SERVER_FIELDS = ("created", "timestamp", "disabled")
 WINDOW_FIELDS = ("dayOfWeek", "availabilityStart", "availabilityEnd", "threads", "utilizationPercent")
