@@ -50,3 +50,22 @@ def test_failed_restart_rolls_back(host, port_taken):
     # file and this run's backup of the good configuration leave exactly one.
     backups = host.check_output("ls -1 /etc/orthanc | grep -c '^orthanc\\.json\\..*~$' || true")
     assert backups == "1"
+
+
+def test_a_lua_script_with_a_syntax_error_is_refused_before_it_replaces_the_old_one(host, tmp_path):
+    """luac5.3 (the Lua Orthanc links) parses every script first: the old one stays, Orthanc runs on."""
+    hostname = host.backend.get_hostname()
+    before = host.file("/etc/orthanc/lua/tag-origin.lua").content_string
+    broken = tmp_path / "broken.yml"
+    broken.write_text("orthanc_lua_scripts:\n  - name: tag-origin.lua\n"
+                      "    content: \"function OnStableStudy(studyId\\n  print('no end'\\n\"\n")
+    inventory = pathlib.Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "inventory"
+    run = subprocess.run(
+        [str(PROJECT / ".venv" / "bin" / "ansible-playbook"), "-i", str(inventory),
+         str(PROJECT / "playbooks" / "orthanc.yml"), "--limit", hostname, "-e", "@%s" % broken],
+        cwd=PROJECT, env=molecule_env(), capture_output=True, text=True, timeout=300, check=False)
+    output = run.stdout + run.stderr
+    assert run.returncode != 0, output
+    assert "tag-origin.lua" in output and "failed to validate" in output, output
+    assert host.file("/etc/orthanc/lua/tag-origin.lua").content_string == before
+    assert host.service("orthanc").is_running
