@@ -297,7 +297,9 @@ def _upstream_errors(settings, errors):
             continue
         host, port = item.get("host"), item.get("port")
         label = f"{host}:{port}"
-        if not isinstance(host, str) or not host or any(c in host for c in " ;{}/"):
+        # written into nginx's upstream block as it is: no whitespace, control character or syntax
+        if not isinstance(host, str) or not host or any(c in host for c in ";{}/'\"\\#$") \
+                or any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in host):
             errors.append(f"pacs_https_upstreams[{label}]: host must be an address or host name")
         try:
             port_ok = not isinstance(port, bool) and 1 <= int(port) <= 65535

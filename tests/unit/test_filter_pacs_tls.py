@@ -263,3 +263,14 @@ def test_default_ciphers_pass(pki):
                            / "argument_specs.yml").read_text())
     ciphers = spec["argument_specs"]["main"]["options"]["pacs_https_ciphers"]["default"]
     assert errors(settings(pki, pacs_https_ciphers=ciphers)) == []
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1\n", "a\nserver evil.example:80", "node 2", "a;b", "a\tb", "x#y", "$h"])
+def test_an_upstream_host_that_would_be_nginx_syntax_is_refused(pki, host):
+    found = errors(settings(pki, pacs_https_upstreams=[{"host": host, "port": 8042}]))
+    assert any(e.startswith("pacs_https_upstreams[") and "host must be an address or host name" in e for e in found)
+
+
+def test_plain_upstream_hosts_pass(pki):
+    for host in ("127.0.0.1", "pacs2.example.org", "[2001:db8::5]"):
+        assert errors(settings(pki, pacs_https_upstreams=[{"host": host, "port": 8042}])) == []
