@@ -45,9 +45,10 @@ molecule:
 	  molecule test -s $$s; \
 	done
 
-## Measured figures against floors from the same run (~20 min; not part of make test).
+## Measured figures over SSH against floors from the same run (~20-30 min; not part of make test).
+## Each measurement waits for /tmp/pp-molecule.lock. BENCH_ARGS="--reps 1" for a quicker look.
 bench: setup
-	python bench/run.py
+	python bench/run.py $(BENCH_ARGS)
 
 ## Scaffold inventories/$(NAME)/ from templates/hospital/ (asks for the first host and the secrets).
 new-hospital: setup

@@ -1,17 +1,26 @@
 #!/bin/bash
 # Floor of a fresh converge: the same work as site.yml (without smoke) on a fresh
-# systemd container, as a plain script. Usage: floor_converge.sh CONTAINER FILES_DIR
+# systemd host, as a plain script over the same SSH as Ansible's (key, known_hosts,
+# ControlPersist: SSH_CONFIG, written by bench/run.py) and the same sudo user.
+# Usage: floor_converge.sh SSH_CONFIG ADDRESS FILES_DIR
 # FILES_DIR holds the finished orthanc.json and pacs_provisioner.nft of a converged host.
 set -euo pipefail
-c=$1 files=$2
-docker exec "$c" sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-  --no-install-recommends orthanc orthanc-dicomweb curl nftables >/dev/null'
-docker exec "$c" sh -c 'cd /etc/orthanc && for f in *.json; do mv -f "$f" "$f.disabled"; done; mkdir -p /etc/nftables.d'
-docker cp "$files/orthanc.json" "$c:/etc/orthanc/orthanc.json"
-docker cp "$files/pacs_provisioner.nft" "$c:/etc/nftables.d/pacs_provisioner.nft"
-docker exec "$c" sh -c 'set -ex; chown root:orthanc /etc/orthanc/orthanc.json; chmod 0640 /etc/orthanc/orthanc.json
-  nft -f /etc/nftables.d/pacs_provisioner.nft; systemctl restart orthanc
-  for i in $(seq 1 240); do
-    [ "$(curl -s -o /dev/null -w "%{http_code}" http://127.0.0.1:8042/system)" != 000 ] && exit 0; sleep 0.5
-  done
-  systemctl status orthanc --no-pager; tail -n 30 /var/log/orthanc/Orthanc.log; exit 1' 2>&1
+config=$1 address=$2 files=$3
+remote() { ssh -F "$config" "$address" "$@"; }
+remote sudo sh -c "'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+  --no-install-recommends orthanc orthanc-dicomweb curl nftables >/dev/null'"
+scp -q -F "$config" "$files/orthanc.json" "$files/pacs_provisioner.nft" "$address:"
+remote sudo sh -s <<'EOF' 2>&1
+set -ex
+cd /etc/orthanc && for f in *.json; do mv -f "$f" "$f.disabled"; done
+install -d /etc/nftables.d
+install -o root -g orthanc -m 0640 ~deploy/orthanc.json /etc/orthanc/orthanc.json
+install -o root -g root -m 0600 ~deploy/pacs_provisioner.nft /etc/nftables.d/pacs_provisioner.nft
+rm -f ~deploy/orthanc.json ~deploy/pacs_provisioner.nft
+nft -f /etc/nftables.d/pacs_provisioner.nft
+systemctl restart orthanc
+for i in $(seq 1 240); do
+  [ "$(curl -s -o /dev/null -w "%{http_code}" http://127.0.0.1:8042/system)" != 000 ] && exit 0; sleep 0.5
+done
+systemctl status orthanc --no-pager; tail -n 30 /var/log/orthanc/Orthanc.log; exit 1
+EOF

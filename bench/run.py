@@ -1,30 +1,44 @@
-"""Benchmarks of pacs-provisioner's main jobs, each as a ratio against a floor
-measured in the same run on the same machine (shared, noisy machines: absolute
+"""Benchmarks of pacs-provisioner's main jobs over real SSH, each as a ratio against a
+floor measured in the same run on the same machine (shared, noisy machines: absolute
 seconds mean little). Not part of the test suite.
 
-    .venv/bin/python bench/run.py                  # everything, ~15 min
+    .venv/bin/python bench/run.py                  # everything, ~20 min
     .venv/bin/python bench/run.py --only noop,smoke --reps 3
 
-Figures: fresh converge vs a plain shell script; no-op rerun and check mode vs an
-ansible ping play on the same inventory; fleet scaling 1/4/8 hosts; the smoke phase
-vs a bare pynetdicom/requests script; offline validation at scale
-(bench/validate_scale.py). Everything runs in local containers on the docker
-network pp-bench (172.28.50.0/24), removed at the end, also on failure.
+The bench hosts are systemd containers with sshd and a sudo user `deploy`, on the docker
+network pp-bench (172.28.50.0/24); Ansible reaches them over SSH as users reach theirs
+(ansible.cfg's ControlPersist and pipelining) with a key and known_hosts made for the run
+in a temp dir. The no-op and its ping floor are also measured over the docker connection,
+as a second column. Each measurement holds /tmp/pp-molecule.lock (no molecule scenario
+runs meanwhile) and records the load average at its start.
+
+Figures: fresh converge vs a plain shell script over the same SSH; no-op rerun and
+`--check --diff` vs an ansible ping play; fleet scaling 1/4/8 (32) hosts with forks set
+for it; the smoke phase vs a bare pynetdicom/requests script; offline validation at
+scale (bench/validate_scale.py). Containers, network, volume and images are named
+pp-bench*, removed at the start and at the end, also on failure.
 Results: a table on stdout, bench/results/<stamp>/ (logs, JSON) and
 bench/results/latest.json.
 """
 import argparse
+import contextlib
 import datetime
+import fcntl
 import json
 import os
 import re
 import resource
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
+import tempfile
+import threading
 import time
+
+import measure
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
@@ -33,24 +47,28 @@ VENV_BIN = os.path.join(ROOT, ".venv", "bin")
 INVENTORY = os.path.join(BENCH, "inventory")
 VAULT = os.path.join(BENCH, ".vault-password-bench-only")
 RESULTS = os.path.join(BENCH, "results")
+LOCK = "/tmp/pp-molecule.lock"
 
 PREFIX = "pp-bench"
 NETWORK, SUBNET, GATEWAY = PREFIX, "172.28.50.0/24", "172.28.50.1"
 APT_VOLUME = PREFIX + "-apt"
+SSH_IMAGE = "pp-bench/sshd:latest"
 CONVERGED_IMAGE = "pp-bench/converged:latest"
 BASE_IMAGE = "local/debian12-systemd:latest"
-HOSTS = ["pacs%d" % i for i in range(1, 9)]
-FLOOR_HOST, FLOOR_IP = PREFIX + "-floor", "172.28.50.40"
+USER = "deploy"
+HOSTS = ["pacs%d" % i for i in range(1, 33)]
+FLEET = (1, 4, 8)
+BIG_FLEET, BIG_FLEET_BUDGET_S = 32, 600
+FLOOR_HOST, FLOOR_IP = PREFIX + "-floor", "172.28.50.200"
 MODALITY_PORTS = [11121, 11122, 11123, 11124, 11125]
-PACKAGES = ["orthanc", "orthanc-dicomweb", "curl", "nftables"]
+PACKAGES = ["orthanc", "orthanc-dicomweb", "curl", "nftables", "python3-apt"]
 SYSTEMD_ARGS = ["--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN",
                 "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
                 "--tmpfs", "/run", "--tmpfs", "/run/lock", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
                 "--cgroupns=host"]
-GOALS = {"converge": 1.3, "noop": 5.0, "noop_smoke": 5.0, "check": 5.0, "fleet8": 2.5, "smoke": 3.0,
-         "validate": 10.0}
-RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+skipped=(\d+)")
-PROFILE = re.compile(r"^(.+?) -{3,} (\d+\.\d+)s$")
+# Issue 17's goals: ratio to the floor at most this.
+GOALS = {"converge": 1.5, "noop": 4.0, "check": 4.0, "fleet8": 2.0, "fleet32": 6.0, "smoke": 2.5,
+         "validate": 5.0}
 
 
 def container(host):
@@ -66,7 +84,38 @@ def run(argv, check=True, **kwargs):
 
 
 def load():
-    return os.getloadavg()[0]
+    return round(os.getloadavg()[0], 2)
+
+
+def tree_rss_kib(root):
+    """Resident memory of root and its descendants now, from /proc."""
+    parents, rss = {}, {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name) as handle:
+                parents[int(name)] = measure.ppid_of(handle.read())
+            with open("/proc/%s/status" % name) as handle:
+                rss[int(name)] = measure.rss_kib(handle.read())
+        except (OSError, IndexError, ValueError):
+            continue
+    return sum(rss.get(pid, 0) for pid in measure.descendants(root, parents))
+
+
+@contextlib.contextmanager
+def molecule_lock():
+    """Hold the lock molecule scenarios take, so no scenario runs during a measurement."""
+    start = time.time()
+    with open(LOCK, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        waited = time.time() - start
+        if waited > 1:
+            print("  (waited %.0f s for %s)" % (waited, LOCK), flush=True)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class Bench:
@@ -76,18 +125,25 @@ class Bench:
         self.out = os.path.join(RESULTS, self.stamp)
         os.makedirs(self.out, exist_ok=True)
         self.samples = {}       # name -> [seconds]
+        self.loads = {}         # name -> [load average at the start of each sample]
+        self.cpu = {}           # name -> [[controller CPU s, bench containers' CPU s]]
+        self.peak_mib = {}      # name -> [controller peak resident MiB (ansible-playbook and children)]
         self.recaps = {}        # name -> last recap {host: counts}
-        self.profiles = {}      # name -> {task: [seconds]}
-        self.loads = {}         # section -> [load before, load after]
+        self.profiles = {}      # name -> [{task: seconds}] per sample
         self.extra = {}
         self.modalities = None
-        self.env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-                        PROFILE_TASKS_TASK_OUTPUT_LIMIT="all", PATH=VENV_BIN + os.pathsep + os.environ["PATH"])
         self.counter = 0
-        self.cpu = {}           # name -> [[controller CPU s, bench containers' CPU s]]
+        self.ssh_dir = tempfile.mkdtemp(prefix="pp-bench-ssh-")
+        self.key = os.path.join(self.ssh_dir, "id_ed25519")
+        self.known_hosts = os.path.join(self.ssh_dir, "known_hosts")
+        self.ssh_config = os.path.join(self.ssh_dir, "ssh_config")
+        self.control_dir = os.path.join(self.ssh_dir, "cp")
+        self.env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+                        PROFILE_TASKS_TASK_OUTPUT_LIMIT="all", PATH=VENV_BIN + os.pathsep + os.environ["PATH"],
+                        **measure.ssh_env(self.key, self.known_hosts, self.control_dir))
 
     def containers_cpu(self):
-        """CPU seconds used so far by the running bench containers (cgroup v1 cpuacct)."""
+        """CPU seconds used so far by the running bench containers (cgroup cpuacct)."""
         total = 0
         ids = run(["docker", "ps", "-q", "--no-trunc", "--filter", "name=" + PREFIX], check=False).stdout.split()
         for cid in ids:
@@ -103,77 +159,122 @@ class Bench:
         return total
 
     # ---- timing -------------------------------------------------------------
-    def timed(self, name, argv, log=None, **kwargs):
-        """Run argv, record its wall time under name, return the completed process."""
-        usage, hosts_cpu = resource.getrusage(resource.RUSAGE_CHILDREN), self.containers_cpu()
+    def timed(self, name, argv, log=None, env=None, required=True):
+        """Run argv, record its wall time, CPU, peak memory and starting load under name.
+
+        A failure ends the bench, or when not required is noted (extra["failed"]) and gives None.
+        """
+        usage, hosts_cpu, started_load = resource.getrusage(resource.RUSAGE_CHILDREN), self.containers_cpu(), load()
+        peak, done = [0], threading.Event()
         start = time.perf_counter()
-        proc = subprocess.run(argv, text=True, capture_output=True, cwd=ROOT, env=kwargs.pop("env", self.env),
-                              **kwargs)
+        proc = subprocess.Popen(argv, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
+                                env=env or self.env)
+
+        def sample():
+            while not done.wait(0.5):
+                peak[0] = max(peak[0], tree_rss_kib(proc.pid))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        stdout, stderr = proc.communicate()
         seconds = time.perf_counter() - start
+        done.set()
+        sampler.join()
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = [after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime, self.containers_cpu() - hosts_cpu]
-        self.cpu.setdefault(name, []).append([round(cpu[0], 2), round(cpu[1], 2)])
         self.counter += 1
         with open(os.path.join(self.out, "%03d-%s.log" % (self.counter, log or name)), "w") as handle:
-            handle.write("$ %s\n# %.2f s, rc %d\n%s\n%s" % (" ".join(argv), seconds, proc.returncode,
-                                                           proc.stdout, proc.stderr))
+            handle.write("$ %s\n# %.2f s, rc %d, load at start %.2f\n%s\n%s" % (
+                " ".join(argv), seconds, proc.returncode, started_load, stdout, stderr))
+        if proc.returncode != 0 and not required:
+            print("  %-22s failed (rc %d), left out; see %s" % (name, proc.returncode, self.out), flush=True)
+            self.extra.setdefault("failed", []).append(name)
+            return None
         if proc.returncode != 0:
             sys.exit("bench: %s failed (rc %d), see %s\n%s" % (name, proc.returncode, self.out,
-                                                             (proc.stdout + proc.stderr)[-3000:]))
+                                                             (stdout + stderr)[-3000:]))
         self.samples.setdefault(name, []).append(seconds)
-        print("  %-22s %7.2f s  cpu: controller %6.2f s, hosts %6.2f s  (load %.1f)"
-              % (name, seconds, cpu[0], cpu[1], load()), flush=True)
-        return proc
+        self.loads.setdefault(name, []).append(started_load)
+        self.cpu.setdefault(name, []).append([round(cpu[0], 2), round(cpu[1], 2)])
+        self.peak_mib.setdefault(name, []).append(round(peak[0] / 1024, 1))
+        print("  %-22s %7.2f s  cpu: controller %6.2f s, hosts %6.2f s, peak %5.0f MiB  (load at start %.1f)"
+              % (name, seconds, cpu[0], cpu[1], peak[0] / 1024, started_load), flush=True)
+        return stdout
 
-    def playbook(self, name, playbook, hosts, extra=(), expect_changes=False, env=None):
-        argv = ["ansible-playbook", "-i", INVENTORY, "--vault-password-file", VAULT,
-                "--limit", ",".join(hosts), playbook] + list(extra)
-        proc = self.timed(name, argv, env=dict(self.env, **(env or {})))
-        recap = {m.group(1): dict(zip(("ok", "changed", "unreachable", "failed", "skipped"),
-                                      map(int, m.groups()[1:])))
-                 for m in map(RECAP.match, proc.stdout.splitlines()) if m}
+    def playbook(self, name, playbook, hosts, extra=(), expect_changes=False, env=None, inventories=(),
+                 required=True):
+        argv = ["ansible-playbook", "-i", INVENTORY] + ["-i" + i for i in inventories] + [
+            "--vault-password-file", VAULT, "--limit", ",".join(hosts), playbook] + list(extra)
+        stdout = self.timed(name, argv, env=dict(self.env, **(env or {})), required=required)
+        if stdout is None:
+            return None
+        recap = measure.parse_recap(stdout)
         if not expect_changes:
             changed = {h: c["changed"] for h, c in recap.items() if c["changed"]}
             if changed:
                 sys.exit("bench: %s was meant to change nothing but changed %s; see %s" % (name, changed, self.out))
         self.recaps[name] = recap
-        profile = self.profiles.setdefault(name, {})
-        this_run = {}  # a task name listed twice (included twice) is summed
-        for line in proc.stdout.split("=" * 20)[-1].splitlines():
-            match = PROFILE.match(line.strip())
-            if match:
-                this_run[match.group(1).strip()] = this_run.get(match.group(1).strip(), 0.0) + float(match.group(2))
-        for task, seconds in this_run.items():
-            profile.setdefault(task, []).append(seconds)
-        return proc
+        self.profiles.setdefault(name, []).append(measure.parse_profile(stdout))
+        return stdout
 
     def section(self, name):
         print("== %s (load %.1f)" % (name, load()), flush=True)
-        self.loads[name] = [round(load(), 2)]
 
-    def end_section(self, name):
-        self.loads[name].append(round(load(), 2))
-
-    # ---- containers ---------------------------------------------------------
+    # ---- hosts --------------------------------------------------------------
     def start_host(self, name, ip, image, apt_cache=True):
         run(["docker", "rm", "-f", name], check=False)
         argv = ["docker", "run", "-d", "--name", name, "--hostname", name, "--network", NETWORK, "--ip", ip]
         argv += SYSTEMD_ARGS + (["-v", APT_VOLUME + ":/var/cache/apt/archives"] if apt_cache else [])
         run(argv + [image, "/lib/systemd/systemd"])
 
-    def wait_systemd(self, name):
-        deadline, state = time.time() + 90, ""
+    def wait_ready(self, name, ip):
+        """systemd running (or degraded) in the container and sshd answering on ip:22."""
+        deadline, state = time.time() + 120, ""
         while time.time() < deadline:  # "offline" until PID 1 has its bus up
             state = run(["docker", "exec", name, "systemctl", "is-system-running", "--wait"],
                         check=False).stdout.strip()
             if state in ("running", "degraded"):
-                return
+                break
             time.sleep(0.5)
-        sys.exit("bench: systemd in %s is %r" % (name, state))
+        else:
+            sys.exit("bench: systemd in %s is %r" % (name, state))
+        while time.time() < deadline:
+            try:
+                with socket.create_connection((ip, 22), timeout=2) as conn:
+                    if conn.recv(4).startswith(b"SSH-"):
+                        return
+            except OSError:
+                pass
+            time.sleep(0.5)
+        sys.exit("bench: sshd in %s does not answer on %s:22" % (name, ip))
+
+    def build_ssh_image(self):
+        """A fresh Debian host as hospitals have it: sshd and a sudo user holding the run's key."""
+        with open(self.key + ".pub") as handle:
+            public = handle.read().strip()
+        builder = PREFIX + "-build"
+        run(["docker", "rm", "-f", builder], check=False)
+        script = ("set -e; apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "
+                  "--no-install-recommends openssh-server >/dev/null; rm -rf /var/lib/apt/lists/*; "
+                  "useradd -m -s /bin/bash {u}; install -d -m 0700 -o {u} -g {u} /home/{u}/.ssh; "
+                  "echo '{key}' > /home/{u}/.ssh/authorized_keys; chown {u}: /home/{u}/.ssh/authorized_keys; "
+                  "echo '{u} ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/{u}; chmod 0440 /etc/sudoers.d/{u}; "
+                  "visudo -cf /etc/sudoers.d/{u}").format(u=USER, key=public)
+        run(["docker", "run", "--name", builder, "-v", APT_VOLUME + ":/var/cache/apt/archives",
+             "--network", NETWORK, BASE_IMAGE, "sh", "-c", script])
+        run(["docker", "commit", builder, SSH_IMAGE])
+        host_key = run(["docker", "run", "--rm", SSH_IMAGE, "cat", "/etc/ssh/ssh_host_ed25519_key.pub"]).stdout
+        run(["docker", "rm", "-f", builder], check=False)
+        with open(self.known_hosts, "w") as handle:
+            handle.write(measure.known_hosts_lines([address(h) for h in HOSTS] + [FLOOR_IP], host_key))
 
     def setup(self):
         self.section("setup")
         self.cleanup(quiet=True)
+        os.makedirs(self.control_dir)
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "pp-bench-controller", "-f", self.key])
+        with open(self.ssh_config, "w") as handle:
+            handle.write(measure.ssh_config_text(USER, self.key, self.known_hosts, self.control_dir))
         run(["docker", "network", "create", "--subnet", SUBNET, NETWORK])
         run(["docker", "volume", "create", APT_VOLUME])
         self.modalities = subprocess.Popen([PYTHON, os.path.join(BENCH, "modalities.py"), GATEWAY]
@@ -183,24 +284,35 @@ class Bench:
             sys.exit("bench: the modality SCPs did not start")
         # Warm a shared apt archive: both the converge and its floor then install from
         # it, so the mirror's download speed is not part of either figure.
-        print("  warming the apt archive volume %s" % APT_VOLUME, flush=True)
+        print("  warming the apt archive volume %s and building %s" % (APT_VOLUME, SSH_IMAGE), flush=True)
         run(["docker", "run", "--rm", "-v", APT_VOLUME + ":/var/cache/apt/archives", "--network", NETWORK,
-             "--entrypoint", "sh", BASE_IMAGE, "-c",
-             "apt-get update -qq && apt-get install -y -qq --download-only --no-install-recommends "
-             + " ".join(PACKAGES + ["python3-apt"])])
-        self.end_section("setup")
+             BASE_IMAGE, "sh", "-c", "apt-get update -qq && apt-get install -y -qq --download-only "
+             "--no-install-recommends " + " ".join(PACKAGES + ["openssh-server"])])
+        self.build_ssh_image()
+
+    def stop_ssh_masters(self):
+        """End the ControlPersist masters of this run (Ansible's and the floor's), by socket."""
+        if not os.path.isdir(self.control_dir):
+            return
+        for name in os.listdir(self.control_dir):
+            run(["ssh", "-o", "ControlPath=" + os.path.join(self.control_dir, name), "-O", "exit", "dummy"],
+                check=False)
 
     def cleanup(self, quiet=False):
-        names = [container(h) for h in HOSTS] + [FLOOR_HOST]
-        run(["docker", "rm", "-f"] + names, check=False)
+        self.stop_ssh_masters()
+        names = run(["docker", "ps", "-aq", "--filter", "name=^" + PREFIX + "-"], check=False).stdout.split()
+        if names:
+            run(["docker", "rm", "-f"] + names, check=False)
         run(["docker", "network", "rm", NETWORK], check=False)
         run(["docker", "volume", "rm", APT_VOLUME], check=False)
-        run(["docker", "rmi", CONVERGED_IMAGE], check=False)
+        run(["docker", "rmi", CONVERGED_IMAGE, SSH_IMAGE], check=False)
         if self.modalities and self.modalities.poll() is None:
             self.modalities.terminate()
             self.modalities.wait(timeout=10)
         if not quiet:
-            print("== cleaned up the pp-bench containers, network, volume and image", flush=True)
+            shutil.rmtree(self.ssh_dir, ignore_errors=True)
+            print("== cleaned up the pp-bench containers, network, volume, images and the run's SSH files",
+                  flush=True)
 
     # ---- the figures --------------------------------------------------------
     def converge(self):
@@ -208,34 +320,49 @@ class Bench:
         self.section("converge")
         files = os.path.join(self.out, "floor-files")
         pacs1 = container("pacs1")
+        try:
+            self.converge_reps(pacs1, files)
+        finally:
+            shutil.rmtree(files, ignore_errors=True)  # it holds the rendered secrets
+
+    def converge_reps(self, pacs1, files):
+        """Each rep: fresh pacs1 and floor host, site.yml on one, the floor script on the other."""
         for rep in range(self.args.converge_reps):
-            self.start_host(pacs1, address("pacs1"), BASE_IMAGE)
-            self.wait_systemd(pacs1)
+            # The last rep's ControlPersist masters lead to removed containers: new sessions
+            # would hang on them.
+            self.stop_ssh_masters()
+            self.start_host(pacs1, address("pacs1"), SSH_IMAGE)
+            self.start_host(FLOOR_HOST, FLOOR_IP, SSH_IMAGE)
+            self.wait_ready(pacs1, address("pacs1"))
+            self.wait_ready(FLOOR_HOST, FLOOR_IP)
             self.playbook("converge", "site.yml", ["pacs1"], ["--skip-tags", "smoke"], expect_changes=True)
             if rep == 0:
                 os.makedirs(files, exist_ok=True)
                 run(["docker", "cp", pacs1 + ":/etc/orthanc/orthanc.json", files])
                 run(["docker", "cp", pacs1 + ":/etc/nftables.d/pacs_provisioner.nft", files])
-            self.start_host(FLOOR_HOST, FLOOR_IP, BASE_IMAGE)
-            self.wait_systemd(FLOOR_HOST)
-            self.timed("converge_floor", ["bash", os.path.join(BENCH, "floor_converge.sh"), FLOOR_HOST, files])
+            self.timed("converge_floor", ["bash", os.path.join(BENCH, "floor_converge.sh"), self.ssh_config,
+                                          FLOOR_IP, files])
             run(["docker", "rm", "-f", FLOOR_HOST], check=False)
-        shutil.rmtree(files)  # it holds the rendered secrets
-        self.end_section("converge")
 
     def noop(self):
-        """2. No-op rerun (with and without the smoke play) and check mode vs a ping play."""
+        """2. No-op rerun and check mode vs a ping play; the same over the docker connection."""
         self.section("noop")
+        # pacs1 over the docker connection: a second inventory source that overrides its
+        # connection variables only (extra vars would apply to all 32 hosts).
+        docker = os.path.join(self.ssh_dir, "docker-connection.yml")
+        with open(docker, "w") as handle:
+            handle.write(measure.docker_inventory("pacs1", container("pacs1")))
         for _ in range(self.args.reps):
             self.playbook("ping_floor", os.path.join(BENCH, "floor_ping.yml"), ["pacs1"])
             self.playbook("noop", "site.yml", ["pacs1"], ["--skip-tags", "smoke"])
-            self.playbook("noop_smoke", "site.yml", ["pacs1"])
-            self.playbook("check", "site.yml", ["pacs1"], ["--check"])
-            # ansible.cfg turns pipelining on in [ssh_connection] only; the docker
-            # connection reads [connection]/[defaults] pipelining (ANSIBLE_PIPELINING).
-            self.playbook("noop_pipelining", "site.yml", ["pacs1"], ["--skip-tags", "smoke"],
-                          env={"ANSIBLE_PIPELINING": "True"})
-        self.end_section("noop")
+            self.playbook("check", "site.yml", ["pacs1"], ["--skip-tags", "smoke", "--check", "--diff"])
+            self.playbook("ping_floor_docker", os.path.join(BENCH, "floor_ping.yml"), ["pacs1"],
+                          inventories=[docker], required=False)
+            self.playbook("noop_docker", "site.yml", ["pacs1"], ["--skip-tags", "smoke"], inventories=[docker],
+                          required=False)
+        # One more no-op with -vvv, outside the figures: its ssh invocations are the round trips.
+        verbose = self.playbook("noop_vvv", "site.yml", ["pacs1"], ["--skip-tags", "smoke", "-vvv"])
+        self.extra["noop_round_trips"] = measure.count_round_trips(verbose)
 
     def smoke(self):
         """4. The smoke phase vs a bare pynetdicom/requests script doing the same checks."""
@@ -254,53 +381,76 @@ class Bench:
         with open(path, "w") as handle:
             json.dump(settings, handle)
         os.chmod(path, 0o600)
-        for _ in range(self.args.reps):
-            self.timed("smoke_floor", [PYTHON, os.path.join(BENCH, "floor_smoke.py"), path])
-            self.playbook("smoke", "playbooks/smoke.yml", ["pacs1"])
-        os.remove(path)
-        self.end_section("smoke")
+        try:
+            for _ in range(self.args.reps):
+                self.timed("smoke_floor", [PYTHON, os.path.join(BENCH, "floor_smoke.py"), path])
+                self.playbook("smoke", "playbooks/smoke.yml", ["pacs1"])
+        finally:
+            os.remove(path)
 
     def fleet(self):
-        """3. The no-op rerun on 1, 4 and 8 hosts (clones of the converged host)."""
+        """3. The no-op rerun on 1, 4 and 8 hosts (clones of the converged host), forks = hosts."""
         self.section("fleet")
-        run(["docker", "commit", container("pacs1"), CONVERGED_IMAGE])
-        for host in HOSTS[1:]:
-            self.start_host(container(host), address(host), CONVERGED_IMAGE, apt_cache=False)
-        for host in HOSTS[1:]:
-            self.wait_systemd(container(host))
-        # Each clone has its own AE title: converge their Orthanc once (not measured;
-        # the rest of a clone is already what site.yml makes).
-        self.playbook("fleet_warmup", "site.yml", HOSTS, ["--tags", "orthanc"], expect_changes=True)
+        hosts = HOSTS[:max(FLEET)]
+        self.fleet_hosts(hosts)
         for _ in range(self.args.fleet_reps):
-            for size in (1, 4, 8):
-                self.playbook("fleet%d" % size, "site.yml", HOSTS[:size], ["--skip-tags", "smoke"])
-                self.playbook("fleet%d_ping" % size, os.path.join(BENCH, "floor_ping.yml"), HOSTS[:size])
-        self.end_section("fleet")
+            for size in FLEET:
+                forks = ["--forks", str(size)]
+                self.playbook("fleet%d" % size, "site.yml", HOSTS[:size], ["--skip-tags", "smoke"] + forks)
+                self.playbook("fleet%d_ping" % size, os.path.join(BENCH, "floor_ping.yml"), HOSTS[:size], forks)
+        if self.args.skip_fleet32:
+            self.extra["fleet32"] = "not measured: skipped (--skip-fleet32)"
+            print("  fleet32 " + self.extra["fleet32"], flush=True)
+            return
+        measured = {size: statistics.median(self.samples["fleet%d" % size]) for size in FLEET}
+        projected = measure.projected_seconds(measured, BIG_FLEET)
+        if projected > BIG_FLEET_BUDGET_S and not self.args.force_fleet32:
+            self.extra["fleet32"] = ("not measured: a %d-host no-op would take about %.0f s here (8 hosts: %.0f s, "
+                                     "linear on the controller's %d cores), over the %d s budget"
+                                     % (BIG_FLEET, projected, measured[max(FLEET)], os.cpu_count(),
+                                        BIG_FLEET_BUDGET_S))
+            print("  fleet32 " + self.extra["fleet32"], flush=True)
+            return
+        try:  # 32 systemd containers may exceed the machine (inotify instances, memory)
+            self.fleet_hosts(HOSTS[:BIG_FLEET])
+            forks = ["--forks", str(BIG_FLEET)]
+            self.playbook("fleet32", "site.yml", HOSTS[:BIG_FLEET], ["--skip-tags", "smoke"] + forks)
+            self.playbook("fleet32_ping", os.path.join(BENCH, "floor_ping.yml"), HOSTS[:BIG_FLEET], forks)
+        except SystemExit as exc:
+            self.extra["fleet32"] = "not measured: %s" % str(exc).splitlines()[0]
+            print("  fleet32 " + self.extra["fleet32"], flush=True)
+            run(["docker", "rm", "-f"] + [container(h) for h in HOSTS[max(FLEET):]], check=False)
+
+    def fleet_hosts(self, hosts):
+        """Clones of the converged pacs1 for hosts (not measured)."""
+        if not run(["docker", "images", "-q", CONVERGED_IMAGE]).stdout.strip():
+            run(["docker", "commit", container("pacs1"), CONVERGED_IMAGE])
+        new = [h for h in hosts[1:] if not run(["docker", "ps", "-q", "--filter", "name=^%s$" % container(h)]
+                                               ).stdout.strip()]
+        for host in new:
+            self.start_host(container(host), address(host), CONVERGED_IMAGE, apt_cache=False)
+        for host in new:
+            self.wait_ready(container(host), address(host))
+        # Each clone has its own AE title: converge their Orthanc once (the rest of a
+        # clone is already what site.yml makes).
+        if new:
+            self.playbook("fleet_warmup", "site.yml", new, ["--tags", "orthanc", "--forks", str(len(new))],
+                          expect_changes=True)
 
     def validate(self):
         """5. Offline validation of 50 hospitals x 200 modalities (bench/validate_scale.py)."""
-        script = os.path.join(BENCH, "validate_scale.py")
-        if not os.path.exists(script):
-            print("== validate: bench/validate_scale.py does not exist yet, figure 5 skipped", flush=True)
-            self.extra["validate"] = "skipped: bench/validate_scale.py missing"
-            return
         self.section("validate")
         target = os.path.join(self.out, "validate-scale.json")
-        proc = self.timed("validate_scale", [PYTHON, script, "--json", target])
+        stdout = self.timed("validate_scale", [PYTHON, os.path.join(BENCH, "validate_scale.py"), "--json", target])
         try:
             with open(target) as handle:
                 self.extra["validate"] = json.load(handle)
         except (OSError, ValueError):
-            self.extra["validate"] = {"stdout": proc.stdout[-2000:]}
-        self.end_section("validate")
+            self.extra["validate"] = {"stdout": stdout[-2000:]}
 
     # ---- report -------------------------------------------------------------
-    def median(self, name):
-        values = self.samples.get(name)
-        return statistics.median(values) if values else None
-
     def cpu_median(self, name):
-        """Median CPU seconds of a run: controller (ansible + docker CLI), hosts (containers)."""
+        """Median CPU seconds of a run: controller (ansible + children), hosts (containers)."""
         runs = self.cpu.get(name) or [[0, 0]]
         return {"controller": round(statistics.median(r[0] for r in runs), 2),
                 "hosts": round(statistics.median(r[1] for r in runs), 2)}
@@ -308,74 +458,103 @@ class Bench:
     def figures(self):
         rows = []
 
-        def row(key, what, name, floor_what, floor_name, goal):
-            value, floor = self.median(name), self.median(floor_name)
-            if value is None or floor is None:
+        def row(key, what, name, floor_what, floor_name, goal, docker=None, hosts=1):
+            if not self.samples.get(name) or not self.samples.get(floor_name):
                 return
-            ratio = value / floor
-            rows.append({"figure": key, "what": what, "median_s": round(value, 2), "floor": floor_what,
-                         "floor_median_s": round(floor, 2), "ratio": round(ratio, 2), "goal": goal,
-                         "met": ratio <= goal, "samples": [round(v, 2) for v in self.samples[name]],
-                         "floor_samples": [round(v, 2) for v in self.samples[floor_name]],
-                         "cpu_s": self.cpu_median(name), "floor_cpu_s": self.cpu_median(floor_name)})
+            entry = measure.ratio_row(key, what, self.samples[name], self.samples[floor_name], goal, floor_what)
+            cpu = self.cpu_median(name)
+            entry.update(cpu_s=cpu, floor_cpu_s=self.cpu_median(floor_name), hosts=hosts,
+                         load_at_start=self.loads[name], floor_load_at_start=self.loads[floor_name],
+                         controller_cpu_s_per_host=measure.per_host(cpu["controller"], hosts),
+                         controller_peak_mib=max(self.peak_mib[name]),
+                         controller_peak_mib_per_host=measure.per_host(max(self.peak_mib[name]), hosts))
+            if docker and self.samples.get(docker[0]) and self.samples.get(docker[1]):
+                entry["docker"] = measure.ratio_row(key, what + " (docker connection)", self.samples[docker[0]],
+                                                    self.samples[docker[1]], goal, floor_what)
+            rows.append(entry)
 
+        ping = "ping play, no facts, same SSH"
         row("converge", "fresh converge, 1 host (site.yml --skip-tags smoke)", "converge",
-            "shell script: apt-get, copy config, start", "converge_floor", GOALS["converge"])
-        row("noop", "no-op rerun, 1 host, without smoke", "noop", "ping play, no facts", "ping_floor", GOALS["noop"])
-        row("noop_smoke", "no-op rerun, 1 host, with smoke", "noop_smoke", "ping play, no facts", "ping_floor",
-            GOALS["noop_smoke"])
-        row("check", "check mode (drift detection), 1 host", "check", "ping play, no facts", "ping_floor",
-            GOALS["check"])
-        row("noop_pipelining", "no-op rerun, 1 host, ANSIBLE_PIPELINING=True", "noop_pipelining",
-            "ping play, no facts", "ping_floor", GOALS["noop"])
-        row("fleet4", "no-op rerun, 4 hosts vs 1 host", "fleet4", "no-op rerun, 1 host", "fleet1", GOALS["fleet8"])
-        row("fleet8", "no-op rerun, 8 hosts vs 1 host", "fleet8", "no-op rerun, 1 host", "fleet1", GOALS["fleet8"])
-        row("fleet8_ping", "ping play, 8 hosts vs 1 host (Ansible's own scaling)", "fleet8_ping",
-            "ping play, 1 host", "fleet1_ping", GOALS["fleet8"])
+            "shell script over the same SSH: apt-get, copy config, start", "converge_floor", GOALS["converge"])
+        row("noop", "no-op rerun, 1 host, without smoke", "noop", ping, "ping_floor", GOALS["noop"],
+            docker=("noop_docker", "ping_floor_docker"))
+        row("check", "--check --diff, 1 host, without smoke", "check", ping, "ping_floor", GOALS["check"])
+        for size in FLEET[1:] + (BIG_FLEET,):
+            row("fleet%d" % size, "no-op rerun, %d hosts vs 1 host" % size, "fleet%d" % size,
+                "no-op rerun, 1 host", "fleet1", GOALS.get("fleet%d" % size), hosts=size)
+            row("fleet%d_ping" % size, "ping play, %d hosts vs 1 host" % size, "fleet%d_ping" % size,
+                "ping play, 1 host", "fleet1_ping", None, hosts=size)
         row("smoke", "smoke phase, 1 host, 5 modalities", "smoke", "bare pynetdicom/requests script",
             "smoke_floor", GOALS["smoke"])
         return rows
 
-    def profile_summary(self, name, top=15):
-        tasks = {task: statistics.median(values) for task, values in self.profiles.get(name, {}).items()}
-        return [{"task": task, "median_s": round(sec, 2)}
-                for task, sec in sorted(tasks.items(), key=lambda kv: -kv[1])[:top]]
+    def slowest_run(self):
+        """(name, index, seconds) of the slowest playbook run that has a profile."""
+        best = None
+        for name, profiles in self.profiles.items():
+            for index, seconds in enumerate(self.samples[name][:len(profiles)]):
+                if name != "noop_vvv" and (best is None or seconds > best[2]):
+                    best = (name, index, seconds)
+        return best
 
     def report(self):
         rows = self.figures()
-        print("\n%-52s %8s %8s %7s %6s %4s %13s" % ("figure", "median s", "floor s", "ratio", "goal", "met",
-                                                      "cpu ctl/hosts"))
+        print("\n%-40s %8s %8s %7s %6s %7s %7s %9s %14s" % (
+            "figure (over SSH)", "median s", "floor s", "ratio", "goal", "verdict", "docker", "load", "ctl cpu/peak"))
         for r in rows:
-            print("%-52s %8.2f %8.2f %6.2fx %5.1fx %4s %6.1f/%-6.1f" % (
-                r["what"][:52], r["median_s"], r["floor_median_s"], r["ratio"], r["goal"],
-                "yes" if r["met"] else "NO", r["cpu_s"]["controller"], r["cpu_s"]["hosts"]))
+            docker = "%.2fx" % r["docker"]["ratio"] if "docker" in r else "-"
+            goal = "%.1fx" % r["goal"] if r["goal"] else "-"
+            print("%-40s %8.2f %8.2f %6.2fx %6s %7s %7s %9s %6.1fs/%4.0fM" % (
+                r["what"][:40], r["median_s"], r["floor_median_s"], r["ratio"], goal, measure.verdict(r), docker,
+                measure.load_span(r["load_at_start"]), r["cpu_s"]["controller"],
+                r["controller_peak_mib"]))
+            if r["hosts"] > 1:
+                print("%-40s controller per host: %.2f CPU-s, %.0f MiB peak" % (
+                    "", r["controller_cpu_s_per_host"], r["controller_peak_mib_per_host"]))
+        if "fleet32" in self.extra:
+            print("%-40s %s" % ("no-op rerun, 32 hosts vs 1 host", self.extra["fleet32"]))
         validate = self.extra.get("validate")
         sizes = validate.get("rows") if isinstance(validate, dict) else None
         if sizes:
             big = max(sizes, key=lambda r: r["modalities"])
-            print("%-52s %8.2f %8s %7s %5.0fs %4s" % (
-                "offline validation, %d hospitals x %d modalities" % (big["hospitals"], big["modalities_per_hospital"]),
-                big["seconds"], "-", "-", GOALS["validate"], "yes" if big["seconds"] < GOALS["validate"] else "NO"))
-            print("  ms per modality by size: %s" % ", ".join(
-                "%dx%d: %.2f" % (r["hospitals"], r["modalities_per_hospital"], r["ms_per_modality"]) for r in sizes))
-        elif validate:
-            print("offline validation at scale: %s" % validate)
+            print("%-40s %8.2f %8s %7s %5.0fs %7s" % (
+                "validation, %d hospitals x %d modalities" % (big["hospitals"], big["modalities_per_hospital"]),
+                big["seconds"], "-", "-", GOALS["validate"], "met" if big["seconds"] < GOALS["validate"] else "MISSED"))
         tasks = {name: {h: c["ok"] + c["changed"] for h, c in recap.items()} for name, recap in self.recaps.items()}
+        if "noop" in tasks:
+            print("\nno-op run, 1 host: %s tasks ok/changed in the recap, %s ssh invocations (round trips, -vvv run)"
+                  % (tasks["noop"].get("pacs1"), self.extra.get("noop_round_trips", {}).get(address("pacs1"))))
+        slowest = self.slowest_run()
+        if slowest:
+            name, index, seconds = slowest
+            print("\nprofile_tasks of the slowest run: %s #%d (%.1f s), top 25" % (name, index + 1, seconds))
+            for item in measure.top_tasks(self.profiles[name][index], 25):
+                print("  %7.2f s  %s" % (item["s"], item["task"]))
         result = {
             "stamp": self.stamp,
-            "machine": {"cpus": os.cpu_count(), "load_per_section": self.loads,
+            "connection": "ssh (ControlPersist, pipelining; ansible.cfg); docker connection as a second column",
+            "machine": {"cpus": os.cpu_count(),
                         "ansible": run(["ansible", "--version"], env=self.env).stdout.splitlines()[0],
-                        "commit": run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], check=False).stdout.strip()},
+                        "commit": run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], check=False).stdout.strip(),
+                        "tree_dirty": bool(run(["git", "-C", ROOT, "status", "--porcelain"], check=False).stdout)},
             "reps": {"converge": self.args.converge_reps, "fleet": self.args.fleet_reps, "others": self.args.reps},
-            "cpu_s_controller_and_hosts": self.cpu,
             "figures": rows,
+            "fleet32": self.extra.get("fleet32"),
             "validate": validate,
+            "load_at_start": self.loads,
+            "cpu_s_controller_and_hosts": self.cpu,
+            "controller_peak_mib": self.peak_mib,
             "tasks_run_per_host": tasks,
+            "noop_round_trips": self.extra.get("noop_round_trips"),
             "recaps": self.recaps,
-            "slowest_tasks": {name: self.profile_summary(name) for name in
-                              ("converge", "noop", "noop_smoke", "check", "smoke", "fleet8") if name in self.profiles},
+            "slowest_run": {"name": slowest[0], "seconds": round(slowest[2], 2),
+                            "tasks": measure.top_tasks(self.profiles[slowest[0]][slowest[1]], 40)} if slowest else None,
+            "slowest_tasks": {name: measure.top_tasks(self.profiles[name][0], 15) for name in
+                              ("converge", "noop", "check", "smoke", "fleet8") if name in self.profiles},
             "samples": {k: [round(v, 3) for v in vs] for k, vs in self.samples.items()},
         }
+        with open(os.path.join(self.out, "figures.md"), "w") as handle:
+            handle.write(measure.markdown_table(rows))
         for path in (os.path.join(self.out, "results.json"), os.path.join(RESULTS, "latest.json")):
             with open(path, "w") as handle:
                 json.dump(result, handle, indent=2)
@@ -387,7 +566,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reps", type=int, default=3, help="repetitions of the 1-host runs (median)")
     parser.add_argument("--converge-reps", type=int, default=2, help="repetitions of the fresh converge")
-    parser.add_argument("--fleet-reps", type=int, default=2, help="repetitions of the 1/4/8-host runs")
+    parser.add_argument("--fleet-reps", type=int, default=1, help="repetitions of the 1/4/8-host runs")
+    parser.add_argument("--skip-fleet32", action="store_true", help="do not try the 32-host figure")
+    parser.add_argument("--force-fleet32", action="store_true", help="measure 32 hosts even over the time budget")
     parser.add_argument("--only", default="converge,noop,smoke,fleet,validate",
                         help="comma-separated sections; noop, smoke and fleet need converge")
     args = parser.parse_args()
@@ -398,9 +579,12 @@ def main():
     sections = args.only.split(",")
     try:
         bench.setup()
-        for name in ("converge", "noop", "smoke", "fleet", "validate"):
-            if name in sections:
-                getattr(bench, name)()
+        # No molecule scenario runs from the first measurement to the last (~15 min):
+        # the figures of one run are then measured under the same conditions.
+        with molecule_lock():
+            for name in ("converge", "noop", "smoke", "fleet", "validate"):
+                if name in sections:
+                    getattr(bench, name)()
         bench.report()
     finally:
         bench.cleanup()
