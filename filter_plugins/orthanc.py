@@ -460,6 +460,37 @@ def orthanc_peers(peers):
             for item in _require_list(peers, "orthanc_peers")}
 
 
+def dicomweb_client_certificate_errors(item, where):
+    """Why a DICOMweb server item's client certificate settings would stop Orthanc, as
+    '<where>.<key>: <problem>' strings (empty when fine).
+
+    Orthanc's WebServiceParameters (read for every DicomWeb.Servers entry at start-up)
+    refuses a CertificateFile without a non-empty CertificateKeyPassword, and ignores a
+    key file or password without a CertificateFile; the files are read on the Orthanc
+    host, so they are absolute paths there.
+    """
+    certificate, key, password = (item.get(k) for k in ("certificate_file", "certificate_key_file",
+                                                          "certificate_key_password"))
+    errors = []
+    for name, value in (("certificate_file", certificate), ("certificate_key_file", key)):
+        if value not in (None, "") and (not isinstance(value, str) or not value.startswith("/")
+                                        or any(ord(c) < 0x20 for c in value)):
+            errors.append(f"{where}.{name}: {value!r} must be an absolute path on the Orthanc host")
+    if certificate:
+        if not key:
+            errors.append(f"{where}.certificate_key_file: is empty but certificate_file is set; "
+                          "Orthanc needs the client key too")
+        if not password:
+            errors.append(f"{where}.certificate_key_password: is empty but certificate_file is set; "
+                          "Orthanc refuses a client certificate without a key password (it stops at "
+                          "start-up): put the key's password in Ansible Vault")
+    elif key or password:
+        errors.append(f"{where}.certificate_file: is empty but "
+                      f"{'certificate_key_file' if key else 'certificate_key_password'} is set; "
+                      "Orthanc ignores a client key without its certificate")
+    return errors
+
+
 def orthanc_dicomweb_servers(servers):
     """Turn a list of DICOMweb server dicts into the DicomWeb.Servers object form."""
     return {item["name"]: _http_remote(item, (("has_delete", "HasDelete"),
@@ -728,6 +759,8 @@ def orthanc_config_errors(settings):
     _modality_errors(settings, errors)
     _http_remote_errors(settings, "orthanc_peers", errors)
     _http_remote_errors(settings, "orthanc_dicomweb_servers", errors)
+    for index, item in _check_list(settings, "orthanc_dicomweb_servers", []):
+        errors.extend(dicomweb_client_certificate_errors(item, f"orthanc_dicomweb_servers[{_label(item, index)}]"))
     if settings.get("orthanc_webhook_url"):
         problem = url_error(settings["orthanc_webhook_url"])
         if problem:

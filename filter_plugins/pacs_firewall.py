@@ -25,7 +25,7 @@ DOCUMENTATION = r"""
 name: pacs_firewall_sources
 short_description: Source sets and validation for the pacs_firewall role
 description:
-  - "This file holds five filters; all are pure but C(pacs_firewall_resolve), which asks the controller's resolver."
+  - "This file holds six filters; all are pure but C(pacs_firewall_resolve), which asks the controller's resolver."
   - "C(pacs_firewall_errors(cfg)) - validates the inputs and returns a list of error strings
     of the form C(<variable>[<item>]: <problem>), every problem at once, empty when all is
     well: ports (1-65535, DICOM/HTTP/SSH distinct), CIDR lists (IPv4/IPv6, no host bits),
@@ -42,8 +42,13 @@ description:
     pacs_firewall_admin_cidrs. SSH: pacs_firewall_admin_cidrs. C(management) (the controller's
     address) is added to all three: it administers the host and runs the smoke probe.
     Duplicates merged, networks normalised, overlaps collapsed; single hosts without /32 or /128."
-  - "C(pacs_firewall_notices(cfg, management=[])) - sentences to show the user once: today, that
-    no user network may reach the HTTP port (it is open to the controller only, or to nobody)."
+  - "C(pacs_firewall_notices(cfg, management=[])) - sentences to show the user once: that no user
+    network may reach the HTTP (or HTTPS) port (it is open to the controller only, or to nobody), and,
+    with the HTTPS front door on, that Orthanc's own HTTP port is closed to every host but loopback."
+  - "C(pacs_firewall_ports(cfg)) - the TCP ports of each source set (C(dicom), C(http), C(ssh)) and the
+    ports C(closed) to every host but loopback. With C(pacs_https_enabled) the C(http) set opens the
+    HTTPS port (and the plain-HTTP redirect port when C(pacs_https_http_redirect)) instead of
+    Orthanc's HTTP port, which is then closed (refused) to everyone but loopback."
 positional: _input
 options:
   _input:
@@ -53,6 +58,8 @@ options:
         pacs_firewall_backend, pacs_firewall_admin_cidrs, pacs_firewall_http_cidrs,
         pacs_firewall_dicom_cidrs, pacs_firewall_allow_any_dicom_source_i_know_this_is_unsafe,
         orthanc_modalities, orthanc_dependent_modalities, xnat_dqr_servers, orthanc_peers,
+        optionally pacs_https_enabled, pacs_https_port, pacs_https_http_port and
+        pacs_https_http_redirect (the HTTPS front door; off when absent),
         and for C(pacs_firewall_errors) also pacs_firewall_nft_table and pacs_firewall_firewalld_policy
         (checked only when present)."
       - "For C(pacs_firewall_resolve): the list returned by C(pacs_firewall_hostnames)."
@@ -89,6 +96,7 @@ _value:
     - "C(pacs_firewall_hostnames): list of C({variable: 'orthanc_modalities[CT1].host', name: ct1.example.org})."
     - "C(pacs_firewall_resolve): C({addresses: {name: [addr, ...]}, errors: [str, ...]})."
     - "C(pacs_firewall_sources): C({dicom: {ipv4: [...], ipv6: [...]}, http: {...}, ssh: {...}}), sorted networks."
+    - "C(pacs_firewall_ports): C({dicom: [4242], http: [443, 80], ssh: [22], closed: [8042]}) (lists of ints)."
   type: raw
 """
 
@@ -176,22 +184,49 @@ def _host_entries(data):
             yield ("dicom", "http"), label, _peer_host(url)
 
 
+def _bool_value(value):
+    """True for a YAML/Jinja true (bool or its usual spellings), else False."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "yes", "on", "1")
+    return value is True or (isinstance(value, int) and not isinstance(value, bool) and value == 1)
+
+
+def https_enabled(data):
+    """Whether the HTTPS front door (role pacs_https) stands in front of Orthanc on this host."""
+    return _bool_value(data.get("pacs_https_enabled", False))
+
+
+def _https_port_keys(data):
+    """The front door's port variables that the firewall opens, when it is on."""
+    if not https_enabled(data):
+        return ()
+    redirect = data.get("pacs_https_http_redirect", True)
+    return ("pacs_https_port", "pacs_https_http_port") if _bool_value(redirect) else ("pacs_https_port",)
+
+
+def _port_number(value):
+    """The TCP port a value names (an int or a string of digits), or None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        port = value
+    elif isinstance(value, str) and value.strip().isdigit():
+        port = int(value.strip())
+    else:
+        return None
+    return port if 1 <= port <= 65535 else None
+
+
 def _port_errors(data):
     errors = []
     seen = {}
-    for key in _PORTS:
+    for key in _PORTS + _https_port_keys(data):
         if key not in data or data[key] is None:
             errors.append("%s: is not set" % key)
             continue
         value = data[key]
-        port = None
-        if isinstance(value, bool):
-            port = None
-        elif isinstance(value, int):
-            port = value
-        elif isinstance(value, str) and value.strip().isdigit():
-            port = int(value.strip())
-        if port is None or not 1 <= port <= 65535:
+        port = _port_number(value)
+        if port is None:
             errors.append("%s: %r (%s) is not a TCP port (1-65535)" % (key, value, _type_name(value)))
             continue
         if port in seen:
@@ -426,22 +461,74 @@ def pacs_firewall_sources(data, resolved=None, management=None):
     return {svc: _finish(bucket) for svc, bucket in buckets.items()}
 
 
+def pacs_firewall_ports(data):
+    """The TCP ports of each source set and the ports closed to all but loopback.
+
+    Returns {dicom: [port], http: [ports], ssh: [port], closed: [ports]}. Without the
+    HTTPS front door the http set opens Orthanc's HTTP port and nothing is closed; with
+    it (pacs_https_enabled) the http set opens the HTTPS port, and the plain-HTTP port
+    when it redirects, and Orthanc's HTTP port is closed: only loopback (nginx) reaches it.
+    """
+    _require_mapping(data, "pacs_firewall_ports")
+    ports = {}
+    for service, key in (("dicom", "orthanc_dicom_port"), ("http", "orthanc_http_port"),
+                         ("ssh", "pacs_firewall_ssh_port")):
+        port = _port_number(data.get(key))
+        if port is None:
+            raise AnsibleFilterError("pacs_firewall_ports: %s: %r (%s) is not a TCP port (1-65535)" % (
+                key, data.get(key), _type_name(data.get(key))))
+        ports[service] = [port]
+    ports["closed"] = []
+    keys = _https_port_keys(data)
+    if keys:
+        front = []
+        for key in keys:
+            port = _port_number(data.get(key))
+            if port is None:
+                raise AnsibleFilterError("pacs_firewall_ports: %s: %r (%s) is not a TCP port (1-65535)" % (
+                    key, data.get(key), _type_name(data.get(key))))
+            if port not in front:
+                front.append(port)
+        ports["closed"] = ports["http"]
+        ports["http"] = front
+    return ports
+
+
+def _http_ports_label(data):
+    """How the notices name the port(s) of the http set: 'the HTTP port 8042' or 'the HTTPS port 443 ...'."""
+    ports = pacs_firewall_ports(data)
+    if not ports["closed"]:
+        return "the HTTP port %s" % ports["http"][0]
+    rest = " (and the plain-HTTP port %s, which redirects to it)" % ports["http"][1] if len(ports["http"]) > 1 else ""
+    return "the HTTPS port %s%s" % (ports["http"][0], rest)
+
+
 def pacs_firewall_notices(data, management=None):
     """What a user should be told about the sets, once per host: a list of sentences.
 
-    Today one case: no user network may reach Orthanc's HTTP port (no HTTP or admin CIDR,
-    no peer), so Orthanc Explorer and DICOMweb answer the controller only, or nobody.
+    Two cases: with the HTTPS front door on, Orthanc's own HTTP port is closed to every
+    host but loopback and the HTTPS port takes its place; no user network may reach the
+    HTTP (or HTTPS) port (no HTTP or admin CIDR, no peer), so Orthanc Explorer and DICOMweb
+    answer the controller only, or nobody.
     """
     _require_mapping(data, "pacs_firewall_notices")
     management = management or []
+    notices = []
+    ports = pacs_firewall_ports(data)
+    if ports["closed"]:
+        notices.append("Orthanc's own HTTP port %s is closed to every host but this one (loopback, where the "
+                       "HTTPS front door reaches it): the HTTPS port %s takes its place in the firewall, so "
+                       "clients, peers and XNAT must use https:// on port %s"
+                       % (ports["closed"][0], ports["http"][0], ports["http"][0]))
     users = [key for key in ("pacs_firewall_http_cidrs", "pacs_firewall_admin_cidrs", "orthanc_peers")
              if _list(data, key)]
     if users:
-        return []
+        return notices
     who = ("the controller only (%s)" % ", ".join(str(a) for a in management)) if management else "nobody"
-    return ["the HTTP port %s is open to %s: Orthanc Explorer and DICOMweb are not reachable from the "
-            "hospital network; list the networks of its users in pacs_firewall_http_cidrs to open it to them"
-            % (data.get("orthanc_http_port"), who)]
+    label = _http_ports_label(data)
+    return notices + ["%s is open to %s: Orthanc Explorer and DICOMweb are not reachable from the "
+                      "hospital network; list the networks of its users in pacs_firewall_http_cidrs to open it "
+                      "to them" % (label, who)]
 
 
 class FilterModule:
@@ -454,4 +541,5 @@ class FilterModule:
             "pacs_firewall_resolve": pacs_firewall_resolve,
             "pacs_firewall_sources": pacs_firewall_sources,
             "pacs_firewall_notices": pacs_firewall_notices,
+            "pacs_firewall_ports": pacs_firewall_ports,
         }

@@ -48,9 +48,12 @@ import re
 
 from ansible.errors import AnsibleFilterError
 
-STATUS_ORDER = ("fail", "skipped", "pass")
+# warn: a check that passed with a reservation (a certificate near expiry, Orthanc's own HTTP
+# port reachable but refusing); it does not fail the run.
+STATUS_ORDER = ("fail", "warn", "skipped", "pass")
 CHECK_ORDER = ("echo_in", "echo_in_refused", "find_in", "echo_out", "dqr_query", "xnat_store", "dqr_import",
-               "http_auth", "stow", "qido", "wado", "stow_remote", "cleanup")
+               "http_auth", "stow", "qido", "wado", "stow_remote", "cleanup",
+               "chain", "expiry", "tls11_refused", "http_redirect")
 MODALITY_DEFAULTS = {"manufacturer": "Generic", "allow_echo": True, "allow_store": True, "allow_find": False,
                      "allow_move": False, "allow_get": False, "use_dicom_tls": False, "expected_offline": False}
 

@@ -3,7 +3,8 @@
 
 Usage: make_test_pki.py FOLDER
 Writes ca.crt/ca.key (365 days), pacs.crt/pacs.key (server, 90 days, names
-pacs.molecule.test and 172.28.90.10) and client.crt/client.key (client auth, 90 days).
+pacs.molecule.test and 172.28.90.10), pacs-expiring.crt/pacs-expiring.key (the same
+names, 20 days: the smoke's expiry warning) and client.crt/client.key (client auth, 90 days).
 Nothing is committed: the folder is the scenario's ephemeral one. Keys are 0600.
 Keeps existing files (prints "unchanged"), so prepare can run twice.
 """
@@ -46,7 +47,7 @@ def _issue(subject, key, issuer, issuer_key, days, extensions):
 
 def main(folder):
     folder = pathlib.Path(folder)
-    if (folder / "client.crt").exists():
+    if (folder / "pacs-expiring.crt").exists():
         print("unchanged")
         return
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -58,14 +59,14 @@ def main(folder):
         (x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)])
     _write(folder, "ca", ca_key, ca)
     authority = x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key())
-    for label, subject, names, usage in (
-            ("pacs", "pacs.molecule.test",
-             [x509.DNSName("pacs.molecule.test"), x509.IPAddress(ipaddress.ip_address("172.28.90.10"))],
-             ExtendedKeyUsageOID.SERVER_AUTH),
+    pacs_names = [x509.DNSName("pacs.molecule.test"), x509.IPAddress(ipaddress.ip_address("172.28.90.10"))]
+    for label, subject, names, usage, days in (
+            ("pacs", "pacs.molecule.test", pacs_names, ExtendedKeyUsageOID.SERVER_AUTH, 90),
+            ("pacs-expiring", "pacs.molecule.test", pacs_names, ExtendedKeyUsageOID.SERVER_AUTH, 20),
             ("client", "molecule-dicomweb-client", [x509.DNSName("client.molecule.test")],
-             ExtendedKeyUsageOID.CLIENT_AUTH)):
+             ExtendedKeyUsageOID.CLIENT_AUTH, 90)):
         key = ec.generate_private_key(ec.SECP256R1())
-        _write(folder, label, key, _issue(subject, key, ca_name, ca_key, 90, [
+        _write(folder, label, key, _issue(subject, key, ca_name, ca_key, days, [
             (x509.BasicConstraints(ca=False, path_length=None), True),
             (x509.KeyUsage(True, False, False, False, False, False, False, False, False), True),
             (x509.ExtendedKeyUsage([usage]), False),

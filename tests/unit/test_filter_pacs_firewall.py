@@ -41,7 +41,7 @@ def base(**overrides):
 def test_all_filters_registered():
     assert set(FILTERS) == {
         "pacs_firewall_errors", "pacs_firewall_sources", "pacs_firewall_hostnames", "pacs_firewall_resolve",
-        "pacs_firewall_notices"}
+        "pacs_firewall_notices", "pacs_firewall_ports"}
 
 
 def test_modalities_go_to_dicom_only():

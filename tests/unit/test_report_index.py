@@ -291,7 +291,6 @@ def _screenshot(page, png, height, profile):
     assert os.path.exists(png), proc.stderr[-2000:]
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
 def test_forty_modalities_fit_on_one_1920x1080_screen(tmp_path, capsys):
     from PIL import Image, ImageChops  # pylint: disable=import-outside-toplevel
 

@@ -323,3 +323,11 @@ def test_probe_source_names_the_local_address_toward_a_target():
     assert module.source_address("host.invalid") == ""
     out = run_module("probe_source", {"target": "127.0.0.1"}, check_mode=True)
     assert out["address"] == "127.0.0.1" and out["changed"] is False
+
+
+def test_basic_auth_sends_utf8_whatever_the_password_holds():
+    """Orthanc compares the UTF-8 bytes of user:password; requests sends a str in Latin-1."""
+    assert WEB.basic_auth("admin", "pässwörd-密-$HOME") == (b"admin", "pässwörd-密-$HOME".encode("utf-8"))
+    assert WEB.basic_auth(None, "x") is None
+    request = requests.Request("GET", "http://127.0.0.1/", auth=WEB.basic_auth("a", "密")).prepare()
+    assert request.headers["Authorization"] == "Basic YTrlr4Y="

@@ -30,8 +30,9 @@ def test_smoke_tls_checks_against_the_front_door():
     assert results["tls11_refused"]["status"] == "pass", results["tls11_refused"]
     assert results["http_redirect"]["status"] == "pass"
     assert results["http_redirect"]["detail"] == f"plain HTTP on port 80 redirects (301) to https://{NAME}/"
-    # No firewall in this scenario: Orthanc's port answers, with 401 only (see README).
-    assert results["http_closed_8042"]["status"] == "warn"
+    # The firewall closes Orthanc's own port to this host (the controller): refused.
+    assert results["http_closed_8042"]["status"] == "pass", results["http_closed_8042"]
+    assert results["http_closed_8042"]["detail"] == "port 8042 refuses connections"
     # A threshold above the days left turns the expiry check red.
     expiry = TLS.run(_params(checks=["expiry"], expiry_fail_days=120))[0]
     assert expiry["status"] == "fail" and "below the limit of 120" in expiry["error"]

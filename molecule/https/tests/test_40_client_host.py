@@ -1,7 +1,6 @@
 """From another host of the hospital network: HTTPS with the CA in its trust store,
-and Orthanc's own HTTP port refusing it."""
+and Orthanc's own HTTP port closed to it by the firewall."""
 
-import pytest
 from conftest import ADDRESS, NAME
 
 testinfra_hosts = ["pp-https-client"]
@@ -13,13 +12,15 @@ def test_https_from_the_client_host_with_its_trust_store(host, admin):
     assert run.stdout == "200", run.stderr
 
 
-@pytest.mark.parametrize("credentials", [False, True])
-def test_orthanc_http_port_refuses_the_client_host(host, admin, credentials):
-    """Orthanc 1.10.1 cannot bind to loopback only; RemoteAccessAllowed false makes it
-    refuse every request from elsewhere with 401, even with valid credentials (which
-    work over loopback). Closing the port itself is the firewall's job."""
-    auth = f"-u {admin[0]}:{admin[1]} " if credentials else ""
-    run = host.run(f"curl -s -o /dev/null -w '%{{http_code}}' {auth}http://{ADDRESS}:8042/system")
-    assert run.stdout == "401"
-    body = host.run(f"curl -s {auth}http://{ADDRESS}:8042/dicom-web/studies")
-    assert "00100010" not in body.stdout  # no patient data over plain HTTP
+def test_orthanc_http_port_is_refused_to_the_client_host(host):
+    """The firewall closes Orthanc's own HTTP port to every host but loopback (a TCP reset):
+    no request, with or without credentials, reaches Orthanc from here (loopback still
+    does: test_10_front_door.py)."""
+    run = host.run(f"python3 -c \"import socket; socket.create_connection(('{ADDRESS}', 8042), timeout=5)\"")
+    assert run.rc != 0 and "ConnectionRefusedError" in run.stderr, (run.rc, run.stderr)
+    curl = host.run(f"curl -sS --max-time 5 -o /dev/null -u x:y http://{ADDRESS}:8042/system")
+    assert curl.rc == 7, (curl.rc, curl.stderr)  # could not connect: no HTTP answer at all
+    # The control: the same host reaches the PACS's HTTPS port, which the firewall opens.
+    https = host.run(f"curl -sS --max-time 5 -o /dev/null -w '%{{http_code}}' https://{ADDRESS}/system")
+    assert https.rc == 0 and https.stdout == "401", (https.rc, https.stderr)
+

@@ -9,7 +9,6 @@ import shutil
 import subprocess
 import sys
 
-import pytest
 from cdp import load_page
 from conftest import ADDRESS, NAME, PKI
 
@@ -20,7 +19,6 @@ URL = f"https://{NAME}/app/explorer.html"
 RESOLVE = [f"--host-resolver-rules=MAP {NAME} {ADDRESS}"]
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium is installed by scripts/bootstrap.sh")
 def test_chromium_loads_orthanc_explorer_over_https(tmp_path, admin):
     # Without the test CA, chromium refuses the certificate.
     untrusted = tmp_path / "untrusted"

@@ -64,7 +64,7 @@ except ImportError:  # the pure functions below do not need Ansible
 
 STAMP_RE = re.compile(r"^\d{8}T\d{6}Z$")
 HISTORY = 14
-SEVERITY = {"fail": 3, "pass": 2, "skipped": 1, "none": 0}
+SEVERITY = {"fail": 4, "warn": 3, "pass": 2, "skipped": 1, "none": 0}
 ROWS_PER_COLUMN = 26
 SMOKE_ROLE = "pacs_smoke"
 DEFAULT_TEMPLATES = os.path.join(
@@ -138,8 +138,8 @@ def read_history(inventory_dir, limit=HISTORY):
 
 def link_statuses(results):
     """Worst status per link of one host report's results, in the order links first appear:
-    fail beats pass beats skipped. Returns [(link, status, first error)]."""
-    order, status, error = [], {}, {}
+    fail beats warn beats pass beats skipped. Returns [(link, status, first error)]."""
+    order, status, error, error_state = [], {}, {}, {}
     for item in results or []:
         link = str(item.get("link", ""))
         state = item.get("status") if item.get("status") in SEVERITY else "fail"
@@ -149,8 +149,10 @@ def link_statuses(results):
             error[link] = ""
         elif SEVERITY[state] > SEVERITY[status[link]]:
             status[link] = state
-        if state == "fail" and not error[link]:
-            error[link] = "%s: %s" % (item.get("check", ""), item.get("error") or "failed")
+        # The first failure's error; a warning's only while the link has no failure.
+        if state in ("fail", "warn") and (not error[link] or (state == "fail" and error_state[link] == "warn")):
+            error[link] = "%s: %s" % (item.get("check", ""), item.get("error") or ("failed" if state == "fail" else "warning"))
+            error_state[link] = state
     return [(link, status[link], error[link]) for link in order]
 
 

@@ -55,6 +55,17 @@ options:
     description: Verify TLS certificates.
     type: bool
     default: true
+  ca_pem:
+    description:
+      - PEM text of the CA(s) that verify an https O(url) (an HTTPS front door's CA from the
+        inventory); without it the probe host's trust store is used.
+    type: str
+  server_name:
+    description:
+      - The name users use for an https O(url) whose host is an address: the TLS certificate
+        must be valid for this name (sent as SNI too), and requests carry it in their Host
+        header, as a client that resolved the name would.
+    type: str
   timeout:
     description: Seconds per HTTP request.
     type: float
@@ -126,8 +137,11 @@ patient_id:
 import contextlib
 import datetime
 import io
+import os
+import tempfile
 import time
 import traceback
+from urllib.parse import urlsplit
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.pacs_smoke_checks import (  # noqa: F401  build_instance is part of this module's API
@@ -141,8 +155,24 @@ try:
     import requests
     from dicomweb_client.api import DICOMwebClient
     from pydicom.filereader import dcmread
+    from requests.adapters import HTTPAdapter
 except ImportError:  # pragma: no cover - reported through fail_json
     IMPORT_ERROR = traceback.format_exc()
+    HTTPAdapter = object
+
+
+class NamedHostAdapter(HTTPAdapter):
+    """Connects to the URL's host (an address) but checks the TLS certificate for, and
+    sends as SNI, the name users use (urllib3's server_hostname and assert_hostname)."""
+
+    def __init__(self, server_name, **kwargs):
+        self.server_name = server_name
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args, **kwargs):  # pylint: disable=arguments-differ
+        kwargs["server_hostname"] = self.server_name
+        kwargs["assert_hostname"] = self.server_name
+        super().init_poolmanager(*args, **kwargs)
 
 
 class StepError(Exception):
@@ -182,16 +212,54 @@ def make_client(root, session, timeout):
     return client
 
 
+def host_header(url, server_name):
+    """The Host header a client that resolved `server_name` sends for `url` (its port kept
+    unless it is the scheme's default)."""
+    parts = urlsplit(url)
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    return server_name if parts.port in (None, default) else "%s:%d" % (server_name, parts.port)
+
+
+def write_ca_file(ca_pem, folder):
+    """Write the CA PEM text to a file in `folder` and return its path (requests verifies with a file)."""
+    path = os.path.join(folder, "ca.pem")
+    with open(path, "w", encoding="ascii") as handle:
+        handle.write(ca_pem.strip() + "\n")
+    return path
+
+
+def basic_auth(username, password):
+    """HTTP Basic credentials as UTF-8 bytes (requests would send a str in Latin-1, and a
+    password with a character outside Latin-1 could not be sent at all), or None."""
+    if username is None:
+        return None
+    return (str(username).encode("utf-8"), str(password or "").encode("utf-8"))
+
+
+def make_session(params, auth, ca_file=None):
+    """A requests session for the roundtrip: `auth`, certificate verification with `ca_file`
+    (or the trust store, or none when validate_certs is false), and with server_name the
+    connection to the URL's address verified for that name, which goes in the Host header."""
+    session = requests.Session()
+    if ca_file:
+        session.trust_env = False  # REQUESTS_CA_BUNDLE would replace the CA given
+    session.auth = auth
+    session.verify = (ca_file or True) if params["validate_certs"] else False
+    if params.get("server_name"):
+        session.mount("https://", NamedHostAdapter(params["server_name"]))
+        session.headers["Host"] = host_header(params["url"], params["server_name"])
+    return session
+
+
 class Roundtrip:
     """The steps of the roundtrip, sharing one HTTP session."""
 
-    def __init__(self, params):
+    def __init__(self, params, ca_file=None):
         self.params = params
         self.base = params["url"].rstrip("/")
         self.root = self.base + "/" + params["dicomweb_root"].strip("/") + "/"
-        self.session = requests.Session()
-        self.session.auth = (params["username"], params["password"])
-        self.session.verify = params["validate_certs"]
+        self.session = make_session(params, basic_auth(params["username"], params["password"]), ca_file)
+        self.anonymous = make_session(params, None, ca_file)
         self.timeout = params["timeout"]
         self.client = make_client(self.root, self.session, self.timeout)
         self.patient_id = "%s-%s" % (params["patient_id_prefix"], params["run_id"])
@@ -228,7 +296,7 @@ class Roundtrip:
         return self.session.get(url, timeout=self.timeout, **kwargs)
 
     def step_http_auth(self):
-        response = requests.get(self.base + "/system", timeout=self.timeout, verify=self.params["validate_certs"])
+        response = self.anonymous.get(self.base + "/system", timeout=self.timeout)
         if response.status_code != 401:
             raise StepError("GET /system without credentials answered HTTP %s, expected 401" % response.status_code)
         return "GET /system without credentials: HTTP 401"
@@ -379,6 +447,8 @@ def main():
             username=dict(type="str", required=True),
             password=dict(type="str", required=True, no_log=True),
             validate_certs=dict(type="bool", default=True),
+            ca_pem=dict(type="str"),
+            server_name=dict(type="str"),
             timeout=dict(type="float", default=3.0),
             run_id=dict(type="str", required=True),
             link=dict(type="str", default="DICOMweb"),
@@ -397,8 +467,9 @@ def main():
     if module.check_mode:
         module.exit_json(changed=False, results=skipped(params, "check mode: nothing sent"), failed_count=0,
                          study_uid="", patient_id="")
-    trip = Roundtrip(params)
-    results = trip.run()
+    with tempfile.TemporaryDirectory(prefix="pp-dicomweb-") as folder:
+        trip = Roundtrip(params, write_ca_file(params["ca_pem"], folder) if params.get("ca_pem") else None)
+        results = trip.run()
     # Test data was written and deleted again: report changed only if something is left.
     module.exit_json(changed=False, results=results, study_uid=trip.uids["study"], patient_id=trip.patient_id,
                      failed_count=count_failed(results))
