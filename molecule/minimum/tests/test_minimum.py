@@ -223,3 +223,29 @@ def test_the_controller_reaches_dicom_and_http(hospital):
     for port in (4242, 8042):
         with socket.create_connection(("172.28.80.10", port), timeout=3):
             pass
+
+
+def test_zz_a_dropped_probe_is_explained_by_the_firewall_variable(hospital):
+    """Issue 16: when the host firewall drops the smoke probe, the failure says which variable
+    lets it in. The controller keeps SSH (and HTTP) through pacs_firewall_admin_cidrs, but the
+    management path is off, so the DICOM port is open to CT1 only: the probe's C-ECHO gets
+    no answer. A plain rerun then puts the README's firewall back (this test runs last)."""
+    assert hospital["steps"]["first"][0] == 0
+    words = next(w for w in commands() if w[0] == "ansible-playbook" and "--check" not in w)
+    workdir = hospital["folder"].parent.parent
+    extra = ["-e", json.dumps({"pacs_firewall_keep_management_path": False,
+                               "pacs_firewall_admin_cidrs": ["172.28.80.1/32"]})]
+    try:
+        rc, output = run(words + extra, workdir, answer=VAULT_PASSWORD + "\n")
+        text = " ".join(output.split())
+        assert rc != 0, output[-4000:]
+        hint = ("the host firewall drops it: the probe's address 172.28.80.1 is not among the DICOM sources; "
+                "add it to pacs_firewall_dicom_cidrs")
+        assert hint in text, output[-6000:]
+        echo = {(r["link"], r["check"]): r for r in report()["results"]}[("CT_ROOM1", "echo_in")]
+        assert echo["status"] == "fail" and hint in " ".join(echo["error"].split()), echo
+        assert {(r["link"], r["check"]): r for r in report()["results"]}[("DICOMweb", "wado")]["status"] == "pass"
+    finally:
+        rc, output = run(words, workdir, answer=VAULT_PASSWORD + "\n")
+    assert rc == 0, output[-4000:]
+    assert [r for r in report()["results"] if r["status"] == "fail"] == []
