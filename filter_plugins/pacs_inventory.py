@@ -9,9 +9,16 @@ same input, same output, no I/O.
 
 from __future__ import annotations
 
+import pathlib
+import sys
 from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
+
+# Shared contract code lives beside the filters in filter_plugins/pacs_model.py (README: "Where code lives").
+if str(pathlib.Path(__file__).resolve().parent) not in sys.path:
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from pacs_model import pacs_orthanc_names, pacs_setting  # noqa: E402  pylint: disable=wrong-import-position
 
 DOCUMENTATION = r"""
 name: pacs_inventory_errors
@@ -35,7 +42,7 @@ options:
       - "A dict: inventory host name -> dict of that host's variables. Keys read: orthanc_dicom_aet,
         orthanc_dicom_port, orthanc_http_port, orthanc_install_method, orthanc_container_name,
         orthanc_modalities, orthanc_dicomweb_servers, xnat_dqr_servers, pacs_firewall_ssh_port,
-        ansible_host, pacs_address. Missing keys take the roles' defaults."
+        ansible_host, orthanc_address (and, with the docker connection, ansible_facts). Missing keys take the roles' defaults."
     type: dict
     required: true
 """
@@ -59,19 +66,9 @@ _value:
   elements: str
 """
 
-_DEFAULTS = {
-    "orthanc_dicom_aet": "ORTHANC",
-    "orthanc_dicom_port": 4242,
-    "orthanc_http_port": 8042,
-    "orthanc_install_method": "package",
-    "orthanc_container_name": "orthanc",
-    "pacs_firewall_ssh_port": 22,
-}
-
-
 def _get(hostvars, key):
-    value = hostvars.get(key)
-    return _DEFAULTS.get(key) if value is None else value
+    """The host's value, or its role's default (filter_plugins/pacs_model.py reads the roles' defaults)."""
+    return pacs_setting(hostvars, key)
 
 
 def _port(value):
@@ -105,12 +102,8 @@ def _machine(host, hostvars):
 
 
 def _addresses(host, hostvars):
-    """Every name by which other hosts may reach this Orthanc."""
-    found = {_norm_host(host)}
-    for key in ("ansible_host", "pacs_address"):
-        if _norm_host(hostvars.get(key)):
-            found.add(_norm_host(hostvars[key]))
-    return found
+    """Every name by which other hosts may reach this Orthanc (pacs_model decides the address)."""
+    return pacs_orthanc_names(hostvars, host)
 
 
 def _dicom_nodes(host, hostvars):

@@ -7,10 +7,17 @@ All three are pure: they only look at the data they are given.
 from __future__ import annotations
 
 import ipaddress
+import pathlib
 import re
+import sys
 from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
+
+# Shared contract code lives beside the filters in filter_plugins/pacs_model.py (README: "Where code lives").
+if str(pathlib.Path(__file__).resolve().parent) not in sys.path:
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from pacs_model import pacs_orthanc_address, pacs_setting  # noqa: E402  pylint: disable=wrong-import-position
 
 DOCUMENTATION = r"""
 name: pacs_postgresql_errors
@@ -157,9 +164,9 @@ def pacs_postgresql_orthanc_clients(hostnames, hostvars):
     clients = []
     for name in hostnames:
         host = hostvars[name]
-        if host.get("orthanc_database", "sqlite") != "postgresql":
+        if pacs_setting(host, "orthanc_database") != "postgresql":
             continue
-        address = host.get("orthanc_address") or host.get("ansible_host") or name
+        address = pacs_orthanc_address(host) or name
         if address not in clients:
             clients.append(address)
     return clients

@@ -1,4 +1,8 @@
-"""Filters for XNAT DQR registration: validation, Orthanc modalities, availability windows."""
+"""Filters for XNAT DQR registration: validation and availability windows.
+
+The receivers as Orthanc modalities are computed by pacs_dependent_modalities
+(filter_plugins/pacs_model.py), the one place other roles read them from.
+"""
 
 import re
 from urllib.parse import urlsplit
@@ -11,9 +15,7 @@ short_description: validate xnat_dqr_servers and return every problem found
 description:
   - "Returns a list of error strings of the form C(xnat_dqr_servers[<name>]: <problem>);
     an empty list means the input is valid. It never stops at the first error."
-  - The same file holds C(xnat_dqr_modalities) (one Orthanc modality per XNAT DQR receiver,
-    allowed to echo, find, move and store, in the orthanc_modalities shape) and
-    C(xnat_dqr_windows) (a schedule expanded into the availability windows XNAT stores,
+  - The same file holds C(xnat_dqr_windows) (a schedule expanded into the availability windows XNAT stores,
     C(HH:mm) with 24:00 stored as 00:00; an empty schedule gives seven windows
     00:00-24:00, threads 1, utilization 100, as the XNAT UI creates them).
 positional: _input
@@ -38,10 +40,6 @@ EXAMPLES = r"""
     that: (xnat_dqr_servers | xnat_dqr_errors(orthanc_dicom_aet=orthanc_dicom_aet)) == []
     fail_msg: "{{ xnat_dqr_servers | xnat_dqr_errors(orthanc_dicom_aet=orthanc_dicom_aet) }}"
 
-- name: Feed the orthanc role
-  ansible.builtin.set_fact:
-    orthanc_dependent_modalities: "{{ xnat_dqr_servers | xnat_dqr_modalities }}"
-
 - name: Windows
   ansible.builtin.debug:
     msg: "{{ [{'days': ['MONDAY'], 'start': '19:00', 'end': '24:00'}] | xnat_dqr_windows }}"
@@ -52,10 +50,6 @@ xnat_dqr_errors:
   description: Error strings, empty when valid.
   type: list
   elements: str
-xnat_dqr_modalities:
-  description: Items with name, aet, host, port, allow_echo, allow_find, allow_move, allow_store.
-  type: list
-  elements: dict
 xnat_dqr_windows:
   description: Items with dayOfWeek, availabilityStart, availabilityEnd, threads, utilizationPercent.
   type: list
@@ -275,11 +269,7 @@ def xnat_dqr_errors(servers, orthanc_dicom_aet=None, variable="xnat_dqr_servers"
     if not isinstance(servers, list):
         raise AnsibleFilterError("xnat_dqr_errors: %s must be a list, got %s (%r)"
                                  % (variable, _type(servers), servers))
-    errors = []
-    if orthanc_dicom_aet is not None:
-        problem = ae_title_problem(orthanc_dicom_aet)
-        if problem:
-            errors.append("orthanc_dicom_aet: %s" % problem)
+    errors = []  # orthanc_dicom_aet itself is judged once, by the orthanc role's orthanc_config_errors
     names, receivers, labels = {}, {}, {}
     for index, item in enumerate(servers):
         if not isinstance(item, dict):
@@ -321,24 +311,6 @@ def xnat_dqr_errors(servers, orthanc_dicom_aet=None, variable="xnat_dqr_servers"
     return errors
 
 
-def xnat_dqr_modalities(servers):
-    """Orthanc modalities (orthanc_modalities shape) for the XNAT DQR receivers."""
-    if servers is None:
-        return []
-    if not isinstance(servers, list):
-        raise AnsibleFilterError("xnat_dqr_modalities: expected a list, got %s (%r)" % (_type(servers), servers))
-    result = []
-    for item in servers:
-        if not isinstance(item, dict) or not isinstance(item.get("receiver"), dict):
-            raise AnsibleFilterError("xnat_dqr_modalities: each item needs a receiver mapping, got %s (%r)"
-                                     % (_type(item), item))
-        receiver = item["receiver"]
-        result.append({"name": item.get("name"), "aet": receiver.get("aet"), "host": receiver.get("host"),
-                       "port": receiver.get("port"), "allow_echo": True, "allow_find": True,
-                       "allow_move": True, "allow_store": True})
-    return result
-
-
 def xnat_dqr_windows(schedule):
     """The availability windows XNAT stores for a schedule, sorted by day and start."""
     if not schedule:
@@ -377,6 +349,5 @@ class FilterModule:
     def filters(self):
         return {
             "xnat_dqr_errors": xnat_dqr_errors,
-            "xnat_dqr_modalities": xnat_dqr_modalities,
             "xnat_dqr_windows": xnat_dqr_windows,
         }

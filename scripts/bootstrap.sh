@@ -15,8 +15,9 @@ cd "$ROOT"
 BASE_IMAGE="${PP_BASE_IMAGE:-local/debian12-systemd:latest}"
 BASE_IMAGE_TRIXIE="${PP_BASE_IMAGE_TRIXIE:-local/debian13-systemd:latest}"
 ORTHANC_IMAGE="${PP_ORTHANC_IMAGE:-local/orthanc:1.10.1}"
+ORTHANCTEAM_IMAGE="${PP_ORTHANCTEAM_IMAGE:-local/orthancteam-orthanc:26.8.1}"
 DEBIAN_MIRROR="${PP_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
-APT_PACKAGES=(docker.io debootstrap dcmtk make chromium python3-venv openssh-client lua5.3)
+APT_PACKAGES=(docker.io debootstrap dcmtk make chromium python3-venv openssh-client lua5.3 python3-firewall nftables)
 
 log() { printf '\n==> %s\n' "$*"; }
 sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -111,10 +112,22 @@ build_orthanc_image() {
     docker build -q -t "$ORTHANC_IMAGE" --build-arg "BASE=$BASE_IMAGE" images/orthanc >/dev/null
 }
 
+# The stand-in for orthancteam/orthanc: the real image's start-up (configuration
+# generator, plugins linked when enabled, user 999) on Debian 13's Orthanc packages.
+build_orthancteam_image() {
+    if docker image inspect "$ORTHANCTEAM_IMAGE" >/dev/null 2>&1; then
+        log "Orthanc image $ORTHANCTEAM_IMAGE exists"
+        return
+    fi
+    log "Building $ORTHANCTEAM_IMAGE, the stand-in for orthancteam/orthanc (once)"
+    docker build -q -t "$ORTHANCTEAM_IMAGE" --build-arg "BASE=$BASE_IMAGE_TRIXIE" images/orthancteam >/dev/null
+}
+
 install_debian_packages
 start_docker
 make_venv
 build_base_image bookworm "$BASE_IMAGE"
 build_base_image trixie "$BASE_IMAGE_TRIXIE"
 build_orthanc_image
+build_orthancteam_image
 log "Machine ready"

@@ -1,4 +1,4 @@
-"""Unit tests for roles/pacs_postgresql/filter_plugins/pacs_postgresql.py (through FilterModule)."""
+"""Unit tests for filter_plugins/pacs_postgresql.py (through FilterModule)."""
 
 import importlib.util
 import pathlib
@@ -6,7 +6,7 @@ import pathlib
 import pytest
 from ansible.errors import AnsibleFilterError
 
-_PATH = pathlib.Path(__file__).resolve().parents[2] / "roles" / "pacs_postgresql" / "filter_plugins" / "pacs_postgresql.py"
+_PATH = pathlib.Path(__file__).resolve().parents[2] / "filter_plugins" / "pacs_postgresql.py"
 _SPEC = importlib.util.spec_from_file_location("pacs_postgresql_filters", _PATH)
 _MOD = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(_MOD)

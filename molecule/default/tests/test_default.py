@@ -25,8 +25,9 @@ DEBIAN_ORTHANC = {
 
 
 @pytest.fixture
-def address(hostvars):
-    return hostvars["orthanc_address"]
+def address(host, hostvars):
+    """orthanc_address, or (pp-default-trixie sets none) the container's own IPv4 address."""
+    return hostvars.get("orthanc_address") or host.interface("eth0").addresses[0]
 
 
 @pytest.fixture
@@ -159,6 +160,18 @@ def test_system_answers_with_auth_and_refuses_without(base_url, admin, hostvars)
     assert requests.get(f"{base_url}/system", timeout=5, verify=False).status_code == 401
     wrong = (admin[0], admin[1] + "x")
     assert requests.get(f"{base_url}/system", auth=wrong, timeout=5, verify=False).status_code == 401
+
+
+def test_a_password_with_dollar_signs_logs_in_unchanged(host, base_url, hostvars):
+    """Orthanc replaces ${NAME} in its configuration file's text by the environment's NAME
+    before reading the JSON: the role writes each $ as \\u0024, so the password arrives as typed."""
+    user = next(u for u in hostvars["orthanc_users"] if u["name"] == "dollar")
+    assert "${HOME}" in user["password"] and "$PATH" in user["password"]
+    auth = (b"dollar", user["password"].encode("utf-8"))
+    assert requests.get(f"{base_url}/system", auth=auth, timeout=5, verify=False).status_code == 200
+    home = user["password"].replace("${HOME}", "/root").encode("utf-8")
+    assert requests.get(f"{base_url}/system", auth=(b"dollar", home), timeout=5, verify=False).status_code == 401
+    assert "$" not in host.file("/etc/orthanc/orthanc.json").content_string
 
 
 def test_dicomweb_answers(base_url, admin):

@@ -6,20 +6,13 @@ in a loop while a run adds NEW_CT to orthanc_modalities.
 
 import json
 
-import pytest
-from conftest import NODES, PROJECT, Sender, assert_nothing_lost, get, orthanc_config, orthanc_pid, run_converge, study_uids
+from conftest import NODES, Sender, assert_nothing_lost, get, orthanc_config, orthanc_pid, run_converge, study_uids
 
 MODALITIES = [
     {"name": "SENDER", "aet": "SCALE_SND", "host": "172.28.40.1", "port": 11112, "allow_find": True,
      "expected_offline": True},
     {"name": "NEW_CT", "aet": "NEW_CT1", "host": "172.28.40.1", "port": 11113, "expected_offline": True},
 ]
-
-
-def _role_applies_modalities_live():
-    """Whether the orthanc role has the REST API live-apply of modalities (the lead's change)."""
-    tasks = "".join(p.read_text() for p in (PROJECT / "roles" / "orthanc" / "tasks").glob("*.yml"))
-    return "/modalities/" in tasks
 
 
 def test_modality_added_while_sending(baseline):
@@ -35,10 +28,6 @@ def test_modality_added_while_sending(baseline):
         sender.stop.set()
         sender.join(30)
     assert len(sender.sent) >= 20, f"only {len(sender.sent)} C-STOREs were sent during the run"
-    live = _role_applies_modalities_live()
-    if sender.failures and not live:
-        pytest.xfail(f"{len(sender.failures)} of {len(sender.sent)} C-STOREs failed: the orthanc role does "
-                     "not apply modality changes through the REST API yet and restarted Orthanc")
     assert not sender.failures, f"{len(sender.failures)} of {len(sender.sent)} C-STOREs failed: {sender.failures[:5]}"
     for node in NODES:
         assert "NEW_CT" in get(node, "/modalities").json(), f"NEW_CT is not live on {node}"
@@ -48,7 +37,4 @@ def test_modality_added_while_sending(baseline):
         assert not sent_studies - study_uids(node), f"{node} misses studies sent during the run"
     assert_nothing_lost(baseline, "a modality addition")
     restarted = [node for node in NODES if orthanc_pid(node) != pids[node]]
-    if restarted and not live:
-        pytest.xfail(f"Orthanc restarted on {restarted}: the orthanc role does not apply modality "
-                     "changes through the REST API yet")
     assert not restarted, f"adding a modality restarted Orthanc on {restarted}"

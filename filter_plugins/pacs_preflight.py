@@ -1,0 +1,312 @@
+"""Every preflight problem of one Orthanc host, computed from its variables by pure functions.
+
+This is the one validation of a host: playbooks/preflight.yml calls the filter
+``pacs_preflight_errors`` with ``hostvars[inventory_hostname]`` and scripts/validate.py
+calls the same function offline with the inventory's variables. It runs, for each role
+the host uses, Ansible's own argument-spec validation of the variables the inventory sets
+(each list item named), then that role's own checks (``orthanc_config_errors``,
+``xnat_dqr_errors``, ``pacs_firewall_errors``, ``pacs_tls_errors``) on the role's settings,
+every value taken from the host or else from its role's default (filter_plugins/pacs_model.py).
+
+Which settings a role's checks read is not restated here: it is the key list of the
+role's own settings mapping in ``roles/<role>/vars/main.yml`` (``__orthanc_settings``,
+``__pacs_firewall_config``, ``__pacs_https_settings``), the mapping the role's own
+preflight hands to the same function when the role runs alone.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import sys
+
+import yaml
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+if str(pathlib.Path(__file__).resolve().parent) not in sys.path:
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+# pylint: disable=wrong-import-position
+from orthanc import orthanc_config_errors  # noqa: E402
+from orthanc_container import orthanc_container_errors, orthanc_container_probe_user  # noqa: E402
+from pacs_firewall import pacs_firewall_errors  # noqa: E402
+from pacs_model import pacs_setting  # noqa: E402
+from pacs_tls import pacs_tls_errors  # noqa: E402
+from xnat_dqr import xnat_dqr_errors  # noqa: E402
+
+DOCUMENTATION = r"""
+name: pacs_preflight_errors
+short_description: Every preflight problem of one Orthanc host, listed at once
+description:
+  - "Returns C(<variable>[<item>]: <problem>) strings, empty when the host's settings are valid:
+    the argument specs of the roles the host uses (orthanc, xnat_dqr, pacs_firewall unless
+    C(pacs_firewall_enabled) is false, pacs_https when C(pacs_https_enabled)), then each role's
+    own checks. Each problem is listed once. Host names are not resolved here (the firewall's
+    C(pacs_firewall_resolve) does that, on the controller)."
+positional: _input
+options:
+  _input:
+    description: The host's variables, C(hostvars[inventory_hostname]).
+    type: dict
+    required: true
+"""
+
+EXAMPLES = r"""
+- name: Check every role's settings of this host
+  ansible.builtin.assert:
+    that: __errors | length == 0
+    fail_msg: "{{ __errors | join('\n') }}"
+  vars:
+    __errors: "{{ hostvars[inventory_hostname] | pacs_preflight_errors }}"
+"""
+
+RETURN = r"""
+_value:
+  description: "Error strings C(<variable>[<item>]: <problem>), empty when valid."
+  type: list
+  elements: str
+"""
+
+_ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def _yaml(path):
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
+
+
+def _spec(role, entry):
+    """The options of one entry point of a role's argument spec."""
+    specs = _yaml(_ROOT / "roles" / role / "meta" / "argument_specs.yml")["argument_specs"]
+    return (specs.get(entry) or specs["main"]).get("options") or {}
+
+
+def _settings_keys(role, name):
+    """The keys of the settings mapping a role hands to its own checks (roles/<role>/vars/main.yml)."""
+    return tuple(_yaml(_ROOT / "roles" / role / "vars" / "main.yml")[name])
+
+
+# role -> (argument-spec entry point, name of its settings mapping in vars/main.yml)
+ROLES = {
+    "orthanc": ("preflight", "__orthanc_settings"),
+    "xnat_dqr": ("preflight", None),
+    "pacs_firewall": ("validate", "__pacs_firewall_config"),
+    "pacs_https": ("preflight", "__pacs_https_settings"),
+}
+SPECS = {role: _spec(role, entry) for role, (entry, _) in ROLES.items()}
+SETTINGS = {role: _settings_keys(role, name) for role, (_, name) in ROLES.items() if name}
+# Read by the checks beyond the settings mapping (they are in the role's preflight task).
+EXTRA_KEYS = {
+    "orthanc": ("orthanc_webhook_headers", "orthanc_address", "ansible_host"),
+    "pacs_firewall": ("pacs_firewall_nft_table", "pacs_firewall_firewalld_policy", "pacs_firewall_nft_file",
+                      "pacs_firewall_state_dir"),
+}
+
+
+def _label(item, index):
+    if isinstance(item, dict) and isinstance(item.get("name"), str) and item["name"]:
+        return item["name"]
+    return "#%d" % index
+
+
+_VALIDATORS = {}
+
+
+def _validator(key, spec):
+    if key not in _VALIDATORS:
+        _VALIDATORS[key] = ArgumentSpecValidator(spec)
+    return _VALIDATORS[key]
+
+
+def spec_errors(role, values):
+    """Ansible's own argument-spec validation of the given variables, one variable at a time.
+
+    A list of dicts that fails is checked again item by item, so that the message names the
+    item (``orthanc_modalities[CT1]: ...``) with Ansible's own wording.
+    """
+    errors = []
+    for name, option in SPECS[role].items():
+        if name not in values:
+            continue
+        value = values[name]
+
+        def run(key, spec, params, where):
+            for message in _validator((role, name, key), spec).validate(params).error_messages:
+                errors.append("%s: %s" % (where, message))
+
+        whole = {name: option}
+        if option.get("options") and option.get("type") == "list" and option.get("elements") == "dict" \
+                and isinstance(value, list):
+            if not _validator((role, name, "whole"), whole).validate({name: value}).error_messages:
+                continue
+            run("top", {name: {k: v for k, v in option.items() if k != "options"}}, {name: value}, name)
+            for index, item in enumerate(value):
+                if isinstance(item, dict):
+                    run("whole", whole, {name: [item]}, "%s[%s]" % (name, _label(item, index)))
+        else:
+            run("whole", whole, {name: value}, name)
+    return errors
+
+
+# What the role defaults that depend on other variables read (pacs_model.DERIVED).
+DERIVED_INPUTS = ("inventory_hostname", "ansible_host", "xnat_dqr_servers", "orthanc_storage_dir",
+                  "orthanc_install_method", "orthanc_http_port", "pacs_firewall_enabled", "pacs_https_enabled")
+
+
+def _names():
+    names = set(DERIVED_INPUTS)
+    for role in ROLES:
+        names.update(SPECS[role], SETTINGS.get(role, ()), EXTRA_KEYS.get(role, ()))
+    return sorted(names)
+
+
+NAMES = _names()
+
+
+def _message(exc):
+    text = str(getattr(exc, "message", "") or exc)
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def snapshot(hostvars):
+    """(the variables the checks read that the host sets, as plain values; problems reading them).
+
+    A value whose template fails (an undefined vault variable, say) is a problem named by its
+    variable, as Ansible would stop there; it is left out of the snapshot.
+    """
+    found, errors = {}, []
+    for name in NAMES:
+        try:
+            if name not in hostvars:
+                continue
+            value = hostvars[name]
+        except Exception as exc:  # pylint: disable=broad-except  # Ansible's templating errors
+            errors.append("%s: %s" % (name, _message(exc)))
+            continue
+        if value is not None:
+            found[name] = _materialize(value)
+    return found, errors
+
+
+def _materialize(value):
+    """Plain dicts and lists: Ansible's lazy containers template an element each time it is read,
+    and the checks read the same lists many times."""
+    if isinstance(value, dict):
+        return {k: _materialize(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_materialize(v) for v in value]
+    return value
+
+
+def role_settings(hostvars, role):
+    keys = SETTINGS.get(role, ()) + EXTRA_KEYS.get(role, ())
+    return {key: pacs_setting(hostvars, key) for key in keys}
+
+
+def _subject(line):
+    """What a problem line is about: the variable, or the list item (``orthanc_modalities[CT1]``)."""
+    head = line.split(": ", 1)[0]
+    return head[:head.index("]") + 1] if "[" in head and "]" in head else head.split(".")[0]
+
+
+def _once(spec, checks):
+    """A role's problems, each once: its checks' messages (they say what is wrong in the inventory's
+    terms), and the argument spec's only for what the checks did not already name."""
+    named = {_subject(line) for line in checks}
+    return [line for line in spec if _subject(line) not in named] + checks
+
+
+def _unique(lines):
+    seen = set()
+    return [line for line in lines if not (line in seen or seen.add(line))]
+
+
+def role_errors(hostvars, role):
+    """The problems of one role's settings on this host: its argument spec, then its own checks.
+
+    hostvars is a plain mapping here (see snapshot).
+    """
+    spec = spec_errors(role, {name: hostvars[name] for name in SPECS[role] if name in hostvars})
+    return _once(spec, CHECKS[role](hostvars))
+
+
+def _orthanc_checks(hostvars):
+    errors = orthanc_config_errors(role_settings(hostvars, "orthanc")) + _container_checks(hostvars)
+    if _xnat_checks(hostvars):  # the receivers' problems are named once, as xnat_dqr_servers[...]
+        errors = [line for line in errors if not line.startswith("orthanc_dependent_modalities")]
+    return errors
+
+
+# The container method's own tables (roles/orthanc/vars/main.yml), read, not restated.
+_ORTHANC_VARS = _yaml(_ROOT / "roles" / "orthanc" / "vars" / "main.yml")
+_CONTAINER_DERIVED = ("probe_user", "authentication", "known_plugins", "legacy_env")
+
+
+def _container_checks(hostvars):
+    """orthanc_container_errors on the settings the role hands it (__orthanc_container_settings)."""
+    if pacs_setting(hostvars, "orthanc_install_method") != "container":
+        return []
+    keys = [k for k in _ORTHANC_VARS["__orthanc_container_settings"] if k not in _CONTAINER_DERIVED]
+    settings = {k: pacs_setting(hostvars, k) for k in keys if k.startswith("orthanc_")}
+    settings["reserved_env"] = _ORTHANC_VARS["__orthanc_container_settings"]["reserved_env"]
+    users, auth = pacs_setting(hostvars, "orthanc_users"), _truthy(pacs_setting(hostvars, "orthanc_authentication_enabled"))
+    settings.update(probe_user=orthanc_container_probe_user(users, auth),
+                    authentication=auth and bool(users),
+                    known_plugins=_ORTHANC_VARS["__orthanc_container_plugin_vars"],
+                    legacy_env=_ORTHANC_VARS["__orthanc_container_legacy_env"])
+    return orthanc_container_errors(settings)
+
+
+def _xnat_checks(hostvars):
+    return xnat_dqr_errors(pacs_setting(hostvars, "xnat_dqr_servers"),
+                           orthanc_dicom_aet=pacs_setting(hostvars, "orthanc_dicom_aet"))
+
+
+def _firewall_checks(hostvars):
+    errors = pacs_firewall_errors(role_settings(hostvars, "pacs_firewall"))
+    confirm, rollback = (pacs_setting(hostvars, "pacs_firewall_" + k) for k in ("confirm_timeout", "rollback_timeout"))
+    if isinstance(confirm, int) and isinstance(rollback, int) and confirm >= rollback:
+        errors.append("pacs_firewall_confirm_timeout: must be below pacs_firewall_rollback_timeout")
+    return errors
+
+
+def _https_checks(hostvars):
+    return pacs_tls_errors(role_settings(hostvars, "pacs_https"))
+
+
+CHECKS = {"orthanc": _orthanc_checks, "xnat_dqr": _xnat_checks, "pacs_firewall": _firewall_checks,
+          "pacs_https": _https_checks}
+
+
+def host_roles(hostvars):
+    """The roles whose settings apply to this host."""
+    roles = ["orthanc", "xnat_dqr"]
+    if _truthy(pacs_setting(hostvars, "pacs_firewall_enabled")):
+        roles.append("pacs_firewall")
+    if _truthy(pacs_setting(hostvars, "pacs_https_enabled")):
+        roles.append("pacs_https")
+    return roles
+
+
+def _truthy(value):
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on", "y", "t")
+    return bool(value)
+
+
+def pacs_preflight_errors(hostvars):
+    """Every problem of this host's settings, each once (see the module's docstring)."""
+    hostvars, errors = snapshot(hostvars)
+    broken = {line.split(":", 1)[0] for line in errors}
+    for role in host_roles(hostvars):
+        if broken & set(SPECS[role]):
+            continue  # Ansible stops this role at the failed template too
+        named = {_subject(line) for line in errors}
+        # A variable another role reads (the firewall reads the HTTP port) is judged by its
+        # own role first: a second role's message about the same thing is left out.
+        errors.extend(line for line in role_errors(hostvars, role) if _subject(line) not in named)
+    return _unique(errors)
+
+
+class FilterModule:
+    """Map the filter name to its function."""
+
+    def filters(self):
+        return {"pacs_preflight_errors": pacs_preflight_errors}

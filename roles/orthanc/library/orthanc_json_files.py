@@ -1,0 +1,168 @@
+#!/usr/bin/python
+"""Make orthanc.json the only JSON file Orthanc reads in its configuration directory."""
+
+from __future__ import annotations
+
+import fnmatch
+import grp
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+DOCUMENTATION = r"""
+module: orthanc_json_files
+short_description: Make orthanc.json the only JSON file Orthanc reads in its configuration directory
+description:
+  - Orthanc reads every C(*.json) in its configuration directory and a top-level key defined
+    twice is fatal. The role owns O(keep) (C(orthanc.json)).
+  - The files Debian's packages ship there (O(packaged)) stay in place, because dpkg keeps a
+    changed configuration file on upgrade and the maintainer scripts expect them (orthanc's
+    postinst chowns C(credentials.json)). With O(empty_packaged) each of them that exists and
+    does not hold exactly C({}) and a newline is rewritten so, owned by root and O(group),
+    mode 0640. One that does not exist (its package is not installed) is never created.
+  - Any other regular, not hidden C(*.json) file directly in O(path) is renamed to
+    C(<name>.disabled-by-pacs-provisioner) (replacing an earlier one of that name), never merged.
+  - In check mode nothing is written or renamed; what would be is reported.
+options:
+  path:
+    description: The configuration directory.
+    type: path
+    required: true
+  group:
+    description: The group that owns an emptied file (the one Orthanc runs as).
+    type: str
+    required: true
+  keep:
+    description: The file the role renders, left alone.
+    type: str
+    default: orthanc.json
+  packaged:
+    description: File names in O(path) shipped by the packages; never renamed.
+    type: list
+    elements: str
+    default: []
+  empty_packaged:
+    description: Rewrite the O(packaged) files that exist as C({}) (false where no package owns the folder).
+    type: bool
+    default: true
+author: pacs-provisioner
+"""
+
+EXAMPLES = r"""
+- name: Make orthanc.json the only JSON file Orthanc reads
+  orthanc_json_files:
+    path: /etc/orthanc
+    group: orthanc
+    packaged: [credentials.json, dicomweb.json, worklists.json]
+"""
+
+RETURN = r"""
+emptied:
+  description: The packaged files that were (in check mode, would be) emptied, in the order of O(packaged).
+  type: list
+  elements: str
+  returned: always
+  sample: [credentials.json]
+renamed:
+  description: The other JSON files that were (would be) renamed, sorted.
+  type: list
+  elements: str
+  returned: always
+  sample: [extra.json]
+"""
+
+EMPTY = "{}\n"
+MODE = 0o640
+SUFFIX = ".disabled-by-pacs-provisioner"
+
+
+def needs_emptying(current: str | None) -> bool:
+    """Whether a file with this content must be rewritten; None means it does not exist."""
+    return current is not None and current != EMPTY
+
+
+def to_empty(contents: dict[str, str | None], packaged: list[str]) -> list[str]:
+    """The packaged names, in order and each once, whose content (None: absent) is not EMPTY."""
+    seen: set[str] = set()
+    wanted = []
+    for name in packaged:
+        if name not in seen and needs_emptying(contents.get(name)):
+            wanted.append(name)
+        seen.add(name)
+    return wanted
+
+
+def to_rename(regular_files: list[str], keep: str, packaged: list[str]) -> list[str]:
+    """The names, sorted, of the regular files Orthanc would read besides keep and the packaged ones."""
+    return sorted(name for name in regular_files
+                  if fnmatch.fnmatchcase(name, "*.json") and not name.startswith(".")
+                  and name != keep and name not in packaged)
+
+
+def regular_files(folder: str) -> list[str]:
+    """The names of the regular files (not links, not folders) directly in folder; none
+    when the folder does not exist yet (check mode on a fresh host)."""
+    try:
+        with os.scandir(folder) as entries:
+            return [entry.name for entry in entries if entry.is_file(follow_symlinks=False)]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def read(path: str) -> str | None:
+    """The text of the file at path, or None when there is no such file."""
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as handle:
+            return handle.read()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def empty(path: str, gid: int) -> None:
+    """Write EMPTY into the file at path, owned by root and gid, mode 0640."""
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(EMPTY)
+    os.chown(path, 0, gid)
+    os.chmod(path, MODE)
+
+
+def run(params: dict, check_mode: bool) -> dict:
+    """Empty and rename what needs it (nothing in check mode); the module's result."""
+    folder, packaged = params["path"], params["packaged"]
+    emptied = (to_empty({name: read(os.path.join(folder, name)) for name in packaged}, packaged)
+               if params["empty_packaged"] else [])
+    renamed = to_rename(regular_files(folder), params["keep"], packaged)
+    if not check_mode:
+        if emptied:
+            gid = grp.getgrnam(params["group"]).gr_gid
+            for name in emptied:
+                empty(os.path.join(folder, name), gid)
+        for name in renamed:
+            os.replace(os.path.join(folder, name), os.path.join(folder, name + SUFFIX))
+    diff = ([{"before_header": os.path.join(folder, name), "after_header": os.path.join(folder, name),
+              "before": "(content of a package's configuration file)\n", "after": EMPTY} for name in emptied]
+            + [{"before_header": os.path.join(folder, name), "after_header": os.path.join(folder, name + SUFFIX),
+                "before": "", "after": ""} for name in renamed])
+    return {"changed": bool(emptied or renamed), "emptied": emptied, "renamed": renamed, "diff": diff}
+
+
+def main():
+    """Entry point of the module."""
+    module = AnsibleModule(
+        argument_spec={
+            "path": {"type": "path", "required": True},
+            "group": {"type": "str", "required": True},
+            "keep": {"type": "str", "default": "orthanc.json"},
+            "packaged": {"type": "list", "elements": "str", "default": []},
+            "empty_packaged": {"type": "bool", "default": True},
+        },
+        supports_check_mode=True,
+    )
+    try:
+        module.exit_json(**run(module.params, module.check_mode))
+    except (KeyError, OSError) as err:
+        module.fail_json(msg="cannot make orthanc.json the only JSON file in %s: %s" % (module.params["path"], err))
+
+
+if __name__ == "__main__":
+    main()

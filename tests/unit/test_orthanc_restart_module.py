@@ -1,0 +1,212 @@
+"""The orthanc_restart module (roles/orthanc/library): its functions against real HTTP and
+HTTPS servers on loopback and real commands, and the module as Ansible runs it (a
+subprocess with an args file) restarting a real Orthanc 1.10.1 container
+(local/orthanc:1.10.1, names start with pp-unit-restart-)."""
+
+import http.server
+import importlib.util
+import json
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MODULE = os.path.join(ROOT, "roles", "orthanc", "library", "orthanc_restart.py")
+_SPEC = importlib.util.spec_from_file_location("orthanc_restart", MODULE)
+RESTART = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(RESTART)
+IMAGE = "local/orthanc:1.10.1"
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Status(http.server.BaseHTTPRequestHandler):
+    """Answers every GET with the server's status (Orthanc answers 401 without credentials)."""
+
+    def do_GET(self):  # noqa: N802  (http.server's name)
+        self.send_response(self.server.status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):  # quiet
+        pass
+
+
+def serve(status, port=0, tls_dir=None):
+    server = http.server.HTTPServer(("127.0.0.1", port), Status)
+    server.status = status
+    if tls_dir:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(os.path.join(tls_dir, "cert.pem"), os.path.join(tls_dir, "key.pem"))
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.fixture
+def self_signed(tmp_path):
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=pacs1",
+                    "-keyout", str(tmp_path / "key.pem"), "-out", str(tmp_path / "cert.pem")],
+                   check=True, capture_output=True)
+    return str(tmp_path)
+
+
+def test_restart_commands():
+    assert RESTART.restart_commands("systemd", "orthanc") == [
+        ["systemctl", "reset-failed", "orthanc"], ["systemctl", "restart", "orthanc"]]
+    assert RESTART.restart_commands("docker", "pacs-orthanc") == [["docker", "restart", "pacs-orthanc"]]
+    with pytest.raises(ValueError, match="unknown manager 'podman'"):
+        RESTART.restart_commands("podman", "orthanc")
+
+
+def test_run_commands_ignores_all_but_the_last_failure():
+    """`systemctl reset-failed` fails when there is nothing to reset: that is no failure."""
+    assert RESTART.run_commands([["false"], ["true"]]) is None
+    assert RESTART.run_commands([["true"]]) is None
+
+
+def test_run_commands_names_the_failing_restart():
+    message = RESTART.run_commands([["true"], ["sh", "-c", "echo 'Unit orthanc.service not found.' >&2; exit 5"]])
+    assert message == "`sh -c echo 'Unit orthanc.service not found.' >&2; exit 5` failed (rc 5): " \
+                      "Unit orthanc.service not found."
+    assert RESTART.run_commands([["false"]]) == "`false` failed (rc 1): no output"
+
+
+def test_run_commands_runs_in_order(tmp_path):
+    log = tmp_path / "log"
+    RESTART.run_commands([["sh", "-c", "echo one >> %s" % log], ["sh", "-c", "echo two >> %s" % log]])
+    assert log.read_text(encoding="utf-8") == "one\ntwo\n"
+
+
+@pytest.mark.parametrize("status", [200, 401, 403, 503])
+def test_any_http_status_is_an_answer(status):
+    server = serve(status)
+    try:
+        assert RESTART.answers("http://127.0.0.1:%d/system" % server.server_port) is True
+    finally:
+        server.shutdown()
+
+
+def test_https_with_a_certificate_nobody_trusts_is_an_answer(self_signed):
+    server = serve(401, tls_dir=self_signed)
+    try:
+        assert RESTART.answers("https://127.0.0.1:%d/system" % server.server_port) is True
+    finally:
+        server.shutdown()
+
+
+def test_nothing_listening_is_no_answer():
+    assert RESTART.answers("http://127.0.0.1:%d/system" % free_port()) is False
+
+
+def test_a_plain_http_server_asked_over_https_is_no_answer():
+    server = serve(200)
+    try:
+        assert RESTART.answers("https://127.0.0.1:%d/system" % server.server_port) is False
+    finally:
+        server.shutdown()
+
+
+def test_wait_for_answer_waits_for_a_server_that_comes_up_late():
+    port = free_port()
+    late = []
+    timer = threading.Timer(1.2, lambda: late.append(serve(401, port=port)))
+    timer.start()
+    try:
+        waited = RESTART.wait_for_answer("http://127.0.0.1:%d/system" % port, 10)
+        assert waited is not None and 1.0 <= waited < 5
+    finally:
+        timer.join()
+        for server in late:
+            server.shutdown()
+
+
+def test_wait_for_answer_gives_up_at_the_deadline():
+    start = time.monotonic()
+    assert RESTART.wait_for_answer("http://127.0.0.1:%d/system" % free_port(), 1.5) is None
+    assert 1.4 <= time.monotonic() - start < 4
+
+
+def test_wait_message_as_users_know_it():
+    assert RESTART.wait_message("http://127.0.0.1:8042/system", 60.0) == \
+        "Orthanc did not answer http://127.0.0.1:8042/system within 60.0 s after the restart"
+
+
+def run(tmp_path, check=False, **args):
+    if check:
+        args["_ansible_check_mode"] = True
+    path = tmp_path / "args.json"
+    path.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}), encoding="utf-8")
+    proc = subprocess.run([sys.executable, MODULE, str(path)], capture_output=True, text=True, timeout=120,
+                          check=False)
+    try:
+        return json.loads(proc.stdout)
+    except ValueError:
+        raise AssertionError("module output is not JSON: %s %s" % (proc.stdout, proc.stderr)) from None
+
+
+def docker(*args):
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=True).stdout.strip()
+
+
+@pytest.fixture
+def orthanc():
+    """A real Orthanc 1.10.1 container; yields its name and /system URL."""
+    name = "pp-unit-restart-%s" % uuid.uuid4().hex[:6]
+    docker("run", "-d", "--name", name, IMAGE)
+    try:
+        address = docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name)
+        yield name, "http://%s:8042/system" % address
+    finally:
+        subprocess.run(["docker", "rm", "-f", "-v", name], capture_output=True, check=False)
+
+
+def started_at(name):
+    return docker("inspect", "-f", "{{.State.StartedAt}}", name)
+
+
+def test_module_restarts_the_container_and_waits_for_orthanc(orthanc, tmp_path):
+    name, url = orthanc
+    assert RESTART.wait_for_answer(url, 60) is not None
+    before = started_at(name)
+    result = run(tmp_path, manager="docker", name=name, url=url, timeout=60)
+    assert result.get("failed") is not True, result
+    assert result["changed"] is True and result["commands"] == [["docker", "restart", name]]
+    assert started_at(name) != before
+    assert RESTART.answers(url)  # it returned only once Orthanc answered again
+
+
+def test_module_in_check_mode_restarts_nothing(orthanc, tmp_path):
+    name, url = orthanc
+    before = started_at(name)
+    result = run(tmp_path, check=True, manager="docker", name=name, url=url, timeout=60)
+    assert result.get("failed") is not True, result
+    assert result["changed"] is True and result["commands"] == [["docker", "restart", name]]
+    assert started_at(name) == before
+
+
+def test_module_fails_when_orthanc_does_not_answer(orthanc, tmp_path):
+    name, _url = orthanc
+    url = "http://127.0.0.1:%d/system" % free_port()  # nothing answers there
+    result = run(tmp_path, manager="docker", name=name, url=url, timeout=2)
+    assert result["failed"] is True
+    assert result["msg"] == "Orthanc did not answer %s within 2.0 s after the restart" % url
+
+
+def test_module_fails_naming_a_restart_that_failed(tmp_path):
+    name = "pp-unit-restart-none-%s" % uuid.uuid4().hex[:6]
+    result = run(tmp_path, manager="docker", name=name, url="http://127.0.0.1:1/system", timeout=2)
+    assert result["failed"] is True
+    assert result["msg"].startswith("`docker restart %s` failed (rc 1): " % name), result["msg"]
+    assert "No such container" in result["msg"]
