@@ -16,11 +16,13 @@ preflight hands to the same function when the role runs alone.
 
 from __future__ import annotations
 
+import functools
 import pathlib
 import sys
 
 import yaml
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.parsing.convert_bool import boolean
 
 if str(pathlib.Path(__file__).resolve().parent) not in sys.path:
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
@@ -68,6 +70,7 @@ _value:
 _ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
+@functools.lru_cache(maxsize=None)
 def _yaml(path):
     return yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
 
@@ -228,10 +231,7 @@ def role_errors(hostvars, role):
 
 
 def _orthanc_checks(hostvars):
-    errors = orthanc_config_errors(role_settings(hostvars, "orthanc")) + _container_checks(hostvars)
-    if _xnat_checks(hostvars):  # the receivers' problems are named once, as xnat_dqr_servers[...]
-        errors = [line for line in errors if not line.startswith("orthanc_dependent_modalities")]
-    return errors
+    return orthanc_config_errors(role_settings(hostvars, "orthanc")) + _container_checks(hostvars)
 
 
 # The container method's own tables (roles/orthanc/vars/main.yml), read, not restated.
@@ -286,22 +286,24 @@ def host_roles(hostvars):
 
 
 def _truthy(value):
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on", "y", "t")
-    return bool(value)
+    """A boolean variable as Ansible's `bool` filter reads it."""
+    return boolean(value.strip() if isinstance(value, str) else value, strict=False)
 
 
 def pacs_preflight_errors(hostvars):
     """Every problem of this host's settings, each once (see the module's docstring)."""
     hostvars, errors = snapshot(hostvars)
     broken = {line.split(":", 1)[0] for line in errors}
-    for role in host_roles(hostvars):
-        if broken & set(SPECS[role]):
-            continue  # Ansible stops this role at the failed template too
+    found = {role: role_errors(hostvars, role) for role in host_roles(hostvars)
+             if not broken & set(SPECS[role])}  # Ansible stops a role at a failed template too
+    if found.get("xnat_dqr"):  # the receivers' problems are named once, as xnat_dqr_servers[...]
+        found["orthanc"] = [line for line in found.get("orthanc", [])
+                            if not line.startswith("orthanc_dependent_modalities")]
+    for lines in found.values():
         named = {_subject(line) for line in errors}
         # A variable another role reads (the firewall reads the HTTP port) is judged by its
         # own role first: a second role's message about the same thing is left out.
-        errors.extend(line for line in role_errors(hostvars, role) if _subject(line) not in named)
+        errors.extend(line for line in lines if _subject(line) not in named)
     return _unique(errors)
 
 

@@ -103,24 +103,15 @@ build_base_image() {
     rm -rf "$rootfs"
 }
 
-build_orthanc_image() {
-    if docker image inspect "$ORTHANC_IMAGE" >/dev/null 2>&1; then
-        log "Orthanc image $ORTHANC_IMAGE exists"
+# build_image TAG BASE FOLDER WHAT: docker build of an image folder, once.
+build_image() {
+    local tag="$1" base="$2" folder="$3" what="$4"
+    if docker image inspect "$tag" >/dev/null 2>&1; then
+        log "Orthanc image $tag exists"
         return
     fi
-    log "Building $ORTHANC_IMAGE from Debian's orthanc packages (once)"
-    docker build -q -t "$ORTHANC_IMAGE" --build-arg "BASE=$BASE_IMAGE" images/orthanc >/dev/null
-}
-
-# The stand-in for orthancteam/orthanc: the real image's start-up (configuration
-# generator, plugins linked when enabled, user 999) on Debian 13's Orthanc packages.
-build_orthancteam_image() {
-    if docker image inspect "$ORTHANCTEAM_IMAGE" >/dev/null 2>&1; then
-        log "Orthanc image $ORTHANCTEAM_IMAGE exists"
-        return
-    fi
-    log "Building $ORTHANCTEAM_IMAGE, the stand-in for orthancteam/orthanc (once)"
-    docker build -q -t "$ORTHANCTEAM_IMAGE" --build-arg "BASE=$BASE_IMAGE_TRIXIE" images/orthancteam >/dev/null
+    log "Building $tag, $what (once)"
+    docker build -q -t "$tag" --build-arg "BASE=$base" "$folder" >/dev/null
 }
 
 install_debian_packages
@@ -128,6 +119,8 @@ start_docker
 make_venv
 build_base_image bookworm "$BASE_IMAGE"
 build_base_image trixie "$BASE_IMAGE_TRIXIE"
-build_orthanc_image
-build_orthancteam_image
+build_image "$ORTHANC_IMAGE" "$BASE_IMAGE" images/orthanc "from Debian's orthanc packages"
+# The stand-in for orthancteam/orthanc: the real image's start-up (configuration
+# generator, plugins linked when enabled, user 999) on Debian 13's Orthanc packages.
+build_image "$ORTHANCTEAM_IMAGE" "$BASE_IMAGE_TRIXIE" images/orthancteam "the stand-in for orthancteam/orthanc"
 log "Machine ready"

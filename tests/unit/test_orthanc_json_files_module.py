@@ -7,10 +7,9 @@ import importlib.util
 import json
 import os
 import stat
-import subprocess
-import sys
 
 import pytest
+from module_run import run_module_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODULE = os.path.join(ROOT, "roles", "orthanc", "library", "orthanc_json_files.py")
@@ -33,16 +32,7 @@ GROUP = grp.getgrgid(os.getgid()).gr_name
 def run(tmp_path, check=False, **changes):
     args = {"path": str(tmp_path / "etc"), "group": GROUP, "packaged": NAMES}
     args.update(changes)
-    if check:
-        args["_ansible_check_mode"] = True
-    path = tmp_path / "args.json"
-    path.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}), encoding="utf-8")
-    proc = subprocess.run([sys.executable, MODULE, str(path)], capture_output=True, text=True, timeout=60,
-                          check=False)
-    try:
-        return json.loads(proc.stdout)
-    except ValueError:
-        raise AssertionError("module output is not JSON: %s %s" % (proc.stdout, proc.stderr)) from None
+    return run_module_file(MODULE, args, tmp_path, check=check)
 
 
 @pytest.fixture

@@ -5,17 +5,16 @@ subprocess with an args file) restarting a real Orthanc 1.10.1 container
 
 import http.server
 import importlib.util
-import json
 import os
 import socket
 import ssl
 import subprocess
-import sys
 import threading
 import time
 import uuid
 
 import pytest
+from module_run import run_module_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODULE = os.path.join(ROOT, "roles", "orthanc", "library", "orthanc_restart.py")
@@ -144,16 +143,7 @@ def test_wait_message_as_users_know_it():
 
 
 def run(tmp_path, check=False, **args):
-    if check:
-        args["_ansible_check_mode"] = True
-    path = tmp_path / "args.json"
-    path.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}), encoding="utf-8")
-    proc = subprocess.run([sys.executable, MODULE, str(path)], capture_output=True, text=True, timeout=120,
-                          check=False)
-    try:
-        return json.loads(proc.stdout)
-    except ValueError:
-        raise AssertionError("module output is not JSON: %s %s" % (proc.stdout, proc.stderr)) from None
+    return run_module_file(MODULE, args, tmp_path, check=check, timeout=120)
 
 
 def docker(*args):
