@@ -6,9 +6,9 @@ VENV := .venv/bin
 export PATH := $(CURDIR)/$(VENV):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 DEMO_VAULT := inventories/demo/.vault-password-demo-only
-SCENARIOS ?= default container firewall hospital minimum scaleout https
+SCENARIOS ?= default container firewall hospital minimum scaleout https upgrade
 
-.PHONY: setup demo demo-down test lint validate unit molecule check bench new-hospital
+.PHONY: setup demo demo-down demo-test test lint validate unit molecule check bench new-hospital
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -23,8 +23,12 @@ demo: setup
 demo-down: setup
 	ansible-playbook playbooks/demo-up.yml -e demo_state=absent
 
-## Everything CI runs: lint, unit tests, molecule scenarios.
-test: setup lint validate unit molecule
+## Everything CI runs: lint, unit tests, molecule scenarios, and the demo as README gives it.
+test: setup lint validate unit molecule demo-test
+
+## `make demo` as a new user runs it (it fails when a smoke check fails), then `make demo-down`.
+demo-test: setup
+	@$(MAKE) --no-print-directory demo; rc=$$?; $(MAKE) --no-print-directory demo-down; exit $$rc
 
 lint:
 	yamllint -s .
@@ -44,6 +48,11 @@ molecule:
 	  echo "==> molecule test -s $$s"; \
 	  molecule test -s $$s; \
 	done
+	@# README's first hospital over SSH again, on a bare Debian 13 host.
+	@if echo " $(SCENARIOS) " | grep -q " minimum "; then \
+	  echo "==> molecule test -s minimum (Debian 13)"; \
+	  MINIMUM_PACS_IMAGE=local/debian13-systemd:latest molecule test -s minimum; \
+	fi
 
 ## Measured figures over SSH against floors from the same run (~20-30 min; not part of make test).
 ## Each measurement waits for /tmp/pp-molecule.lock. BENCH_ARGS="--reps 1" for a quicker look.

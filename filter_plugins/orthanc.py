@@ -11,10 +11,17 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import math
+import pathlib
 import re
+import sys
 from urllib.parse import urlsplit
 
 from ansible.errors import AnsibleFilterError
+
+# Shared contract code lives beside the filters in filter_plugins/pacs_model.py (README: "Where code lives").
+if str(pathlib.Path(__file__).resolve().parent) not in sys.path:
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from pacs_model import pacs_modality  # noqa: E402  pylint: disable=wrong-import-position
 
 DOCUMENTATION = r"""
 name: orthanc
@@ -24,12 +31,16 @@ description:
   - C(orthanc_peers) turns a list of peers into C(OrthancPeers) object form.
   - C(orthanc_dicomweb_servers) turns a list of servers into C(DicomWeb.Servers) object form.
   - C(orthanc_registered_users) turns a list of users into C(RegisteredUsers).
+  - C(orthanc_client_certificate_files) lists the client certificate and key files to write on the host for the peers and DICOMweb servers that give them as PEM content.
   - C(orthanc_config_errors) validates the orthanc role's settings and returns every problem found.
   - C(orthanc_live_changes) compares two configurations and returns whether Orthanc must restart and the REST calls that apply modality, peer and DICOMweb-server changes live.
   - C(orthanc_parse_config) parses a rendered orthanc.json (with // comment lines), {} when missing or unreadable.
   - C(orthanc_redact) masks every password in an Orthanc configuration, for diffs and a readable copy.
   - C(dicom_ae_title_error) returns why a value is not a valid AE title, or an empty string.
   - C(orthanc_lua_string) writes a string as a Lua string literal that holds it byte for byte (UTF-8), for every Lua version.
+  - C(orthanc_python_script) gives the path of the entry script (PythonScript) of a list of Python scripts in a configuration folder, '' for none.
+  - C(orthanc_python_set_id) names the folder of one set of Python scripts by their names and contents.
+  - C(orthanc_python_errors) validates orthanc_python_scripts (names Python can import, unique, non-empty).
 options:
   _input:
     description: The list (or, for C(orthanc_config_errors), the dict of role settings) to convert.
@@ -55,23 +66,24 @@ def _type_name(value):
     return next(t.__name__ for t in type(value).__mro__ if t.__module__ == "builtins")
 
 
-# Modality keys of the inventory -> Orthanc's object form, with defaults.
+# Modality keys of the inventory -> Orthanc's object form. Their defaults are the orthanc
+# role's argument spec's (pacs_model.MODALITY_DEFAULTS, filled by pacs_modality).
 _MODALITY_FLAGS = {
-    "allow_echo": ("AllowEcho", True),
-    "allow_store": ("AllowStore", True),
-    "allow_find": ("AllowFind", False),
-    "allow_find_worklist": ("AllowFindWorklist", False),
-    "allow_move": ("AllowMove", False),
-    "allow_get": ("AllowGet", False),
-    "allow_storage_commitment": ("AllowStorageCommitment", False),
-    "allow_transcoding": ("AllowTranscoding", True),
-    "use_dicom_tls": ("UseDicomTls", False),
+    "allow_echo": "AllowEcho",
+    "allow_store": "AllowStore",
+    "allow_find": "AllowFind",
+    "allow_find_worklist": "AllowFindWorklist",
+    "allow_move": "AllowMove",
+    "allow_get": "AllowGet",
+    "allow_storage_commitment": "AllowStorageCommitment",
+    "allow_transcoding": "AllowTranscoding",
+    "use_dicom_tls": "UseDicomTls",
 }
 _MODALITY_KEYS = {"name", "aet", "host", "port", "manufacturer", "local_aet", "timeout",
-                  "expected_offline", "description"} | set(_MODALITY_FLAGS)
+                  "expected_offline", "description", "retrieve_method"} | set(_MODALITY_FLAGS)
 _HTTP_REMOTE_KEYS = {"name", "url", "username", "password", "timeout", "http_headers",
                      "certificate_file", "certificate_key_file", "certificate_key_password",
-                     "has_delete", "chunked_transfers", "smoke_stow", "description"}
+                     "certificate", "certificate_key", "has_delete", "chunked_transfers", "smoke_stow", "description"}
 
 # Orthanc keys that the role manages through first-class variables. Setting them
 # again through orthanc_extra_config would make two inventory keys map to one
@@ -102,6 +114,7 @@ MANAGED_KEYS = {
     "StorageDirectory": "orthanc_storage_dir",
     "IndexDirectory": "orthanc_index_dir",
     "LuaScripts": "orthanc_lua_scripts",
+    "PythonScript": "orthanc_python_scripts",
     "Plugins": "orthanc_extra_plugins",
     "PostgreSQL": "orthanc_database",
     "StorageCompression": "orthanc_storage_compression",
@@ -414,27 +427,174 @@ def orthanc_lua_string(value):
                          for b in data) + '"'
 
 
+
+# Orthanc's Python plugin runs one script, PythonScript, imported as a module from its
+# folder, which the plugin puts first on sys.path. The role renders PYTHON_ENTRY there
+# (templates/python-entry.py.j2) and it imports orthanc_python_scripts in their order.
+# The folder is named by what it holds (orthanc_python_set_id): a new set of scripts
+# goes to a new folder, and the orthanc.json a rollback restores finds its own.
+PYTHON_ENTRY = "pacs_provisioner_main.py"
+_PYTHON_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.py\Z")
+_PYTHON_KEYS = {"name", "content"}
+
+
+def python_script_name_error(name):
+    """Return why ``name`` is not a file name Orthanc's Python plugin can import, or ''.
+
+    A module name plus ``.py``; not the entry script the role renders, and not a
+    module of Python's standard library or ``orthanc``: the scripts' folder comes
+    first on sys.path, so such a script would replace that module for every script.
+    """
+    import sys
+
+    if not isinstance(name, str) or not _PYTHON_NAME_RE.match(name):
+        return (f"{name!r} must be a Python module name and .py (letters, digits and _, "
+                "not starting with a digit), e.g. route_studies.py")
+    if name == PYTHON_ENTRY:
+        return f"{name!r} is the entry script the role renders; choose another name"
+    module = name[:-3]
+    if module == "orthanc" or module in sys.stdlib_module_names:
+        return (f"{name!r} has the name of the module {module!r} (the Python plugin's or the standard "
+                "library's); the scripts' folder comes first on sys.path, so it would replace that "
+                "module for every script; choose another name")
+    return ""
+
+
+def orthanc_python_errors(settings):
+    """Every problem of orthanc_python_scripts in the role's settings, as error strings.
+
+    Items are {name, content}: a name Python can import (python_script_name_error),
+    unique even without case, and a non-empty content. With the container method, the
+    image's Python plugin may not be switched off (orthanc_container_plugins.Python).
+    """
+    scripts = settings.get("orthanc_python_scripts")
+    if scripts is None:
+        return []
+    if not isinstance(scripts, list):
+        return [f"orthanc_python_scripts: must be a list of {{name, content}}, got {_type_name(scripts)}"]
+    errors, seen = [], {}
+    for index, item in enumerate(scripts):
+        if not isinstance(item, dict):
+            errors.append(f"orthanc_python_scripts[{index}]: must be a dict with name and content, "
+                          f"got {_type_name(item)} {item!r}")
+            continue
+        where = f"orthanc_python_scripts[{_label(item, index)}]"
+        unknown = sorted(str(key) for key in set(item) - _PYTHON_KEYS)
+        if unknown:
+            errors.append(f"{where}: unknown key(s) {', '.join(unknown)}; an item has name and content")
+        name = item.get("name")
+        problem = python_script_name_error(name)
+        if problem:
+            errors.append(f"{where}.name: {problem}")
+        elif name.lower() in seen:
+            errors.append(f"{where}.name: {name!r} is already used by {seen[name.lower()]}; names must be "
+                          "unique (compared without case)")
+        else:
+            seen[name.lower()] = where
+        content = item.get("content")
+        if not isinstance(content, str) or not content.strip():
+            errors.append(f"{where}.content: must be the script's text (a non-empty string), "
+                          f"got {_type_name(content)}")
+    plugins = settings.get("orthanc_container_plugins") or {}
+    if (scripts and settings.get("orthanc_install_method") == "container" and isinstance(plugins, dict)
+            and plugins.get("Python") is False):
+        errors.append("orthanc_container_plugins[Python]: false while orthanc_python_scripts is set; the image "
+                      "would not start the Python plugin and the scripts would never run")
+    return errors
+
+
+def orthanc_python_set_id(scripts):
+    """The name of the folder that holds one set of Python scripts: 12 hex digits of the
+    SHA-256 of their names and contents in order ('' for no scripts)."""
+    import hashlib
+    import json
+
+    if not scripts:
+        return ""
+    items = _require_list(scripts, "orthanc_python_set_id")
+    data = json.dumps([[item.get("name"), item.get("content")] for item in items], ensure_ascii=False)
+    return hashlib.sha256(data.encode("utf-8")).hexdigest()[:12]
+
+
+def orthanc_python_script(scripts, config_dir):
+    """The path of the entry script (PythonScript) for these scripts under ``config_dir``
+    as Orthanc sees it, or '' when there are none (no PythonScript, no Python plugin)."""
+    if not scripts:
+        return ""
+    if not isinstance(config_dir, str) or not config_dir.startswith("/"):
+        raise AnsibleFilterError(f"orthanc_python_script expects an absolute folder, got {config_dir!r}")
+    return f"{config_dir.rstrip('/')}/python/{orthanc_python_set_id(scripts)}/{PYTHON_ENTRY}"
+
+
 def orthanc_modalities(modalities):
     """Turn a list of modality dicts into Orthanc's DicomModalities object form."""
     result = {}
-    for item in _require_list(modalities, "orthanc_modalities"):
+    for raw in _require_list(modalities, "orthanc_modalities"):
+        item = pacs_modality(raw)
         entry = {
             "AET": item["aet"],
             "Host": item["host"],
             "Port": int(item["port"]),
-            "Manufacturer": item.get("manufacturer", "Generic"),
+            "Manufacturer": item["manufacturer"],
         }
-        for key, (orthanc_key, default) in _MODALITY_FLAGS.items():
-            entry[orthanc_key] = bool(item.get(key, default))
+        for key, orthanc_key in _MODALITY_FLAGS.items():
+            entry[orthanc_key] = bool(item[key])
         if item.get("local_aet"):
             entry["LocalAet"] = item["local_aet"]
         if item.get("timeout") is not None:
             entry["Timeout"] = int(item["timeout"])
+        if item.get("retrieve_method"):  # Orthanc 1.12.6+ (filter_plugins/orthanc_versions.py)
+            entry["RetrieveMethod"] = item["retrieve_method"]
         result[item["name"]] = entry
     return result
 
 
-def _http_remote(item, extra_keys):
+# Client certificates given as PEM content are written by tasks/client-certificates.yml
+# into this folder of the configuration directory, one pair of files per item.
+CLIENT_CERTIFICATE_DIR = "tls/client"
+_CLIENT_CERTIFICATE_PREFIX = {"orthanc_peers": "peer", "orthanc_dicomweb_servers": "dicomweb"}
+
+
+def client_certificate_paths(variable, name, config_dir):
+    """(certificate, key) paths of an item's client certificate written from PEM content.
+
+    ``config_dir`` is the configuration directory as the reader sees it (on the host,
+    or /etc/orthanc inside the container); ``name`` is the item's name, a REST path
+    segment that preflight has checked (no slash, not only dots).
+    """
+    if variable not in _CLIENT_CERTIFICATE_PREFIX:
+        raise AnsibleFilterError(f"client_certificate_paths: {variable!r} is not one of "
+                                 f"{', '.join(_CLIENT_CERTIFICATE_PREFIX)}")
+    if not isinstance(config_dir, str) or not config_dir.startswith("/"):
+        raise AnsibleFilterError(f"client_certificate_paths: the configuration directory {config_dir!r} "
+                                 "must be an absolute path")
+    base = f"{config_dir.rstrip('/')}/{CLIENT_CERTIFICATE_DIR}/{_CLIENT_CERTIFICATE_PREFIX[variable]}-{name}"
+    return base + ".crt", base + ".key"
+
+
+def _pem_text(text):
+    """PEM text ending with a newline (a file lookup strips it)."""
+    return text if not isinstance(text, str) or text.endswith("\n") else text + "\n"
+
+
+def orthanc_client_certificate_files(settings, config_dir):
+    """The client certificate files to write on the Orthanc host, from the items of
+    orthanc_peers and orthanc_dicomweb_servers that give PEM content (``certificate``,
+    ``certificate_key``): a list of ``{path, content, secret}``, certificates first.
+    """
+    if not isinstance(settings, dict):
+        raise AnsibleFilterError(f"orthanc_client_certificate_files expects a dict, got {_type_name(settings)}")
+    files = []
+    for variable in _CLIENT_CERTIFICATE_PREFIX:
+        for item in settings.get(variable) or []:
+            if isinstance(item, dict) and item.get("certificate"):
+                certificate, key = client_certificate_paths(variable, item["name"], config_dir)
+                files.append({"path": certificate, "content": _pem_text(item["certificate"]), "secret": False})
+                files.append({"path": key, "content": _pem_text(item.get("certificate_key", "")), "secret": True})
+    return sorted(files, key=lambda f: (f["secret"], f["path"]))
+
+
+def _http_remote(item, extra_keys, variable, config_dir):
     entry = {"Url": item["url"]}
     if item.get("username"):
         entry["Username"] = item["username"]
@@ -446,6 +606,12 @@ def _http_remote(item, extra_keys):
                              ("certificate_key_password", "CertificateKeyPassword")):
         if item.get(key):
             entry[orthanc_key] = item[key]
+    if item.get("certificate"):
+        if config_dir is None:
+            raise AnsibleFilterError(f"{variable}[{item['name']}]: a client certificate given as PEM content "
+                                     f"needs the configuration directory: {variable}(config_dir)")
+        entry["CertificateFile"], entry["CertificateKeyFile"] = client_certificate_paths(
+            variable, item["name"], config_dir)
     if item.get("timeout") is not None:
         entry["Timeout"] = int(item["timeout"])
     for key, orthanc_key in extra_keys:
@@ -454,9 +620,13 @@ def _http_remote(item, extra_keys):
     return entry
 
 
-def orthanc_peers(peers):
-    """Turn a list of peer dicts into Orthanc's OrthancPeers object form."""
-    return {item["name"]: _http_remote(item, ())
+def orthanc_peers(peers, config_dir=None):
+    """Turn a list of peer dicts into Orthanc's OrthancPeers object form.
+
+    ``config_dir``: the configuration directory as Orthanc sees it, where client
+    certificates given as PEM content are written (client_certificate_paths).
+    """
+    return {item["name"]: _http_remote(item, (), "orthanc_peers", config_dir)
             for item in _require_list(peers, "orthanc_peers")}
 
 
@@ -467,10 +637,15 @@ def dicomweb_client_certificate_errors(item, where):
     Orthanc's WebServiceParameters (read for every DicomWeb.Servers entry at start-up)
     refuses a CertificateFile without a non-empty CertificateKeyPassword, and ignores a
     key file or password without a CertificateFile; the files are read on the Orthanc
-    host, so they are absolute paths there.
+    host, so they are absolute paths there. The certificate and key may instead be given
+    as PEM content (``certificate``, ``certificate_key``), which the role writes on the
+    host: one way or the other for an item, not both. Whether the PEM content itself is
+    sound is checked by pacs_tls_client_certificate_errors (filter_plugins/pacs_tls.py).
     """
     certificate, key, password = (item.get(k) for k in ("certificate_file", "certificate_key_file",
                                                           "certificate_key_password"))
+    if item.get("certificate") or item.get("certificate_key"):
+        return _client_certificate_content_errors(item, where)
     errors = []
     for name, value in (("certificate_file", certificate), ("certificate_key_file", key)):
         if value not in (None, "") and (not isinstance(value, str) or not value.startswith("/")
@@ -491,10 +666,37 @@ def dicomweb_client_certificate_errors(item, where):
     return errors
 
 
-def orthanc_dicomweb_servers(servers):
-    """Turn a list of DICOMweb server dicts into the DicomWeb.Servers object form."""
+def _client_certificate_content_errors(item, where):
+    """dicomweb_client_certificate_errors for an item that gives PEM content."""
+    errors = []
+    for name in ("certificate_file", "certificate_key_file"):
+        if item.get(name):
+            errors.append(f"{where}.{name}: is set together with certificate/certificate_key; give either "
+                          "the PEM content (certificate, certificate_key) or paths on the Orthanc host "
+                          "(certificate_file, certificate_key_file), not both")
+    for name in ("certificate", "certificate_key"):
+        value = item.get(name)
+        if value not in (None, "") and not isinstance(value, str):
+            errors.append(f"{where}.{name}: must be PEM text, got {_type_name(value)}")
+    if not item.get("certificate"):
+        errors.append(f"{where}.certificate: is empty but certificate_key is set; "
+                      "Orthanc ignores a client key without its certificate")
+    elif not item.get("certificate_key"):
+        errors.append(f"{where}.certificate_key: is empty but certificate is set; "
+                      "Orthanc needs the client key too: put it in Ansible Vault")
+    if item.get("certificate") and not item.get("certificate_key_password"):
+        errors.append(f"{where}.certificate_key_password: is empty but certificate is set; "
+                      "Orthanc refuses a client certificate without a key password (it stops at "
+                      "start-up): put the key's password in Ansible Vault")
+    return errors
+
+
+def orthanc_dicomweb_servers(servers, config_dir=None):
+    """Turn a list of DICOMweb server dicts into the DicomWeb.Servers object form
+    (``config_dir`` as for orthanc_peers)."""
     return {item["name"]: _http_remote(item, (("has_delete", "HasDelete"),
-                                              ("chunked_transfers", "ChunkedTransfers")))
+                                              ("chunked_transfers", "ChunkedTransfers")),
+                                       "orthanc_dicomweb_servers", config_dir)
             for item in _require_list(servers, "orthanc_dicomweb_servers")}
 
 
@@ -759,8 +961,9 @@ def orthanc_config_errors(settings):
     _modality_errors(settings, errors)
     _http_remote_errors(settings, "orthanc_peers", errors)
     _http_remote_errors(settings, "orthanc_dicomweb_servers", errors)
-    for index, item in _check_list(settings, "orthanc_dicomweb_servers", []):
-        errors.extend(dicomweb_client_certificate_errors(item, f"orthanc_dicomweb_servers[{_label(item, index)}]"))
+    for variable in ("orthanc_peers", "orthanc_dicomweb_servers"):
+        for index, item in _check_list(settings, variable, []):
+            errors.extend(dicomweb_client_certificate_errors(item, f"{variable}[{_label(item, index)}]"))
     if settings.get("orthanc_webhook_url"):
         problem = url_error(settings["orthanc_webhook_url"])
         if problem:
@@ -788,6 +991,7 @@ def orthanc_config_errors(settings):
                           "file name ending in .lua")
         if not item.get("content"):
             errors.append(f"orthanc_lua_scripts[{_label(item, index)}].content: is empty")
+    errors.extend(orthanc_python_errors(settings))
     _extra_config_errors(settings, errors)
     for variable, value in settings.items():
         errors.extend(json_value_errors(variable, value, case_keys=variable == "orthanc_extra_config"))
@@ -890,6 +1094,7 @@ class FilterModule:
             "orthanc_modalities": orthanc_modalities,
             "orthanc_peers": orthanc_peers,
             "orthanc_dicomweb_servers": orthanc_dicomweb_servers,
+            "orthanc_client_certificate_files": orthanc_client_certificate_files,
             "orthanc_registered_users": orthanc_registered_users,
             "orthanc_config_errors": orthanc_config_errors,
             "dicom_ae_title_error": dicom_ae_title_error,
@@ -897,4 +1102,7 @@ class FilterModule:
             "orthanc_live_changes": orthanc_live_changes,
             "orthanc_parse_config": orthanc_parse_config,
             "orthanc_lua_string": orthanc_lua_string,
+            "orthanc_python_errors": orthanc_python_errors,
+            "orthanc_python_set_id": orthanc_python_set_id,
+            "orthanc_python_script": orthanc_python_script,
         }

@@ -9,12 +9,19 @@ filter: it asks the controller's resolver (getaddrinfo) for addresses.
 from __future__ import annotations
 
 import ipaddress
+import pathlib
 import re
 import socket
+import sys
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from ansible.errors import AnsibleFilterError
+
+# Shared contract code lives beside the filters in filter_plugins/pacs_model.py (README: "Where code lives").
+if str(pathlib.Path(__file__).resolve().parent) not in sys.path:
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from pacs_model import pacs_orthanc_address, pacs_orthanc_names, pacs_setting  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def _type_name(value):
@@ -25,7 +32,7 @@ DOCUMENTATION = r"""
 name: pacs_firewall_sources
 short_description: Source sets and validation for the pacs_firewall role
 description:
-  - "This file holds six filters; all are pure but C(pacs_firewall_resolve), which asks the controller's resolver."
+  - "This file holds seven filters; all are pure but C(pacs_firewall_resolve), which asks the controller's resolver."
   - "C(pacs_firewall_errors(cfg)) - validates the inputs and returns a list of error strings
     of the form C(<variable>[<item>]: <problem>), every problem at once, empty when all is
     well: ports (1-65535, DICOM/HTTP/SSH distinct), CIDR lists (IPv4/IPv6, no host bits),
@@ -39,12 +46,18 @@ description:
   - "C(pacs_firewall_sources(cfg, resolved={}, management=[])) - builds the allowed
     sources per port and family. DICOM: modalities, dependent modalities, XNAT receivers,
     peer hosts, pacs_firewall_dicom_cidrs. HTTP: pacs_firewall_http_cidrs, peer hosts,
-    pacs_firewall_admin_cidrs. SSH: pacs_firewall_admin_cidrs. C(management) (the controller's
+    pacs_firewall_admin_cidrs, the HTTPS front doors of other hosts (pacs_https_front_doors). SSH: pacs_firewall_admin_cidrs. C(management) (the controller's
     address) is added to all three: it administers the host and runs the smoke probe.
     Duplicates merged, networks normalised, overlaps collapsed; single hosts without /32 or /128."
   - "C(pacs_firewall_notices(cfg, management=[])) - sentences to show the user once: that no user
     network may reach the HTTP (or HTTPS) port (it is open to the controller only, or to nobody), and,
     with the HTTPS front door on, that Orthanc's own HTTP port is closed to every host but loopback."
+  - "C(pacs_firewall_front_doors(hostnames, hostvars, inventory_hostname)) - the HTTPS front doors (hosts
+    among C(hostnames) with C(pacs_https_enabled)) whose C(pacs_https_upstreams) name this host's Orthanc
+    HTTP port, as C([{name, host}]) (host is the front door's address, pacs_orthanc_address): the
+    C(pacs_https_front_doors) input of the other filters, which opens Orthanc's HTTP port to them (a
+    front door load-balancing several nodes reaches each node's HTTP port). The host itself and
+    loopback upstreams are left out."
   - "C(pacs_firewall_ports(cfg)) - the TCP ports of each source set (C(dicom), C(http), C(ssh)) and the
     ports C(closed) to every host but loopback. With C(pacs_https_enabled) the C(http) set opens the
     HTTPS port (and the plain-HTTP redirect port when C(pacs_https_http_redirect)) instead of
@@ -59,7 +72,8 @@ options:
         pacs_firewall_dicom_cidrs, pacs_firewall_allow_any_dicom_source_i_know_this_is_unsafe,
         orthanc_modalities, orthanc_dependent_modalities, xnat_dqr_servers, orthanc_peers,
         optionally pacs_https_enabled, pacs_https_port, pacs_https_http_port and
-        pacs_https_http_redirect (the HTTPS front door; off when absent),
+        pacs_https_http_redirect (the HTTPS front door; off when absent), and
+        pacs_https_front_doors (what C(pacs_firewall_front_doors) returns; none when absent),
         and for C(pacs_firewall_errors) also pacs_firewall_nft_table and pacs_firewall_firewalld_policy
         (checked only when present)."
       - "For C(pacs_firewall_resolve): the list returned by C(pacs_firewall_hostnames)."
@@ -96,6 +110,7 @@ _value:
     - "C(pacs_firewall_hostnames): list of C({variable: 'orthanc_modalities[CT1].host', name: ct1.example.org})."
     - "C(pacs_firewall_resolve): C({addresses: {name: [addr, ...]}, errors: [str, ...]})."
     - "C(pacs_firewall_sources): C({dicom: {ipv4: [...], ipv6: [...]}, http: {...}, ssh: {...}}), sorted networks."
+    - "C(pacs_firewall_front_doors): C([{name: pp-lb, host: 10.0.0.5}]), in the order of C(hostnames)."
     - "C(pacs_firewall_ports): C({dicom: [4242], http: [443, 80], ssh: [22], closed: [8042]}) (lists of ints)."
   type: raw
 """
@@ -182,6 +197,11 @@ def _host_entries(data):
             label = "orthanc_peers[%s].url" % _item_name(item, index)
             url = item.get("url") if isinstance(item, Mapping) else None
             yield ("dicom", "http"), label, _peer_host(url)
+    doors = _list(data, "pacs_https_front_doors")
+    if isinstance(doors, list):
+        for index, item in enumerate(doors):
+            label = "pacs_https_front_doors[%s].host" % _item_name(item, index)
+            yield ("http",), label, item.get("host") if isinstance(item, Mapping) else None
 
 
 def _bool_value(value):
@@ -270,7 +290,8 @@ def _cidr_errors(data):
 
 def _host_errors(data):
     errors = []
-    for key in ("orthanc_modalities", "orthanc_dependent_modalities", "xnat_dqr_servers", "orthanc_peers"):
+    for key in ("orthanc_modalities", "orthanc_dependent_modalities", "xnat_dqr_servers", "orthanc_peers",
+                "pacs_https_front_doors"):
         items = _list(data, key)
         if not isinstance(items, list):
             errors.append("%s: %r (%s) is not a list" % (key, items, _type_name(items)))
@@ -354,7 +375,67 @@ def pacs_firewall_errors(data):
     errors.extend(_port_errors(data))
     errors.extend(_cidr_errors(data))
     errors.extend(_host_errors(data))
+    errors.extend(_front_door_errors(data))
     return errors
+
+
+def _front_door_errors(data):
+    """Another host's front door cannot reach Orthanc's HTTP port when this host's own front door closes it."""
+    doors = _list(data, "pacs_https_front_doors")
+    if not https_enabled(data) or not isinstance(doors, list):
+        return []
+    return ["pacs_https_front_doors[%s]: its HTTPS front door lists this host's Orthanc (HTTP port %s) in "
+            "pacs_https_upstreams, but this host's own front door (pacs_https_enabled) closes that port to every "
+            "host but loopback; take this host out of its pacs_https_upstreams or turn this host's front door off"
+            % (_item_name(item, index), data.get("orthanc_http_port")) for index, item in enumerate(doors)]
+
+
+def _upstream_name(value):
+    """An upstream host of pacs_https_upstreams, normalised like pacs_orthanc_names (no IPv6 brackets)."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return value.strip().strip("[]").rstrip(".").lower()
+
+
+def _is_loopback(name):
+    """Whether an upstream host is this very host's loopback (localhost, 127.0.0.0/8, ::1)."""
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def pacs_firewall_front_doors(hostnames, hostvars, inventory_hostname):
+    """The HTTPS front doors among hostnames that load-balance this host's Orthanc: [{name, host}].
+
+    A front door is a host with pacs_https_enabled whose pacs_https_upstreams name this host
+    (its address, ansible_host or inventory name) at its Orthanc HTTP port. This host itself
+    and loopback upstreams are left out: nginx here reaches Orthanc over loopback.
+    """
+    if not isinstance(hostnames, (list, tuple)):
+        raise AnsibleFilterError("pacs_firewall_front_doors expects a list of host names, got %r (%s)" % (
+            hostnames, _type_name(hostnames)))
+    this = hostvars[inventory_hostname]
+    names = pacs_orthanc_names(this, inventory_hostname)
+    port = _port_number(pacs_setting(this, "orthanc_http_port"))
+    doors = []
+    for name in hostnames:
+        if name == inventory_hostname or name in [door["name"] for door in doors]:
+            continue
+        door = hostvars[name]
+        if not _bool_value(pacs_setting(door, "pacs_https_enabled")):
+            continue
+        upstreams = pacs_setting(door, "pacs_https_upstreams")
+        if not isinstance(upstreams, list):
+            continue  # the pacs_https preflight names it
+        for item in upstreams:
+            host = _upstream_name(item.get("host")) if isinstance(item, Mapping) else None
+            if host and not _is_loopback(host) and host in names and _port_number(item.get("port")) == port:
+                doors.append({"name": str(name), "host": pacs_orthanc_address(door)})
+                break
+    return doors
 
 
 def pacs_firewall_hostnames(data):
@@ -520,8 +601,9 @@ def pacs_firewall_notices(data, management=None):
                        "HTTPS front door reaches it): the HTTPS port %s takes its place in the firewall, so "
                        "clients, peers and XNAT must use https:// on port %s"
                        % (ports["closed"][0], ports["http"][0], ports["http"][0]))
-    users = [key for key in ("pacs_firewall_http_cidrs", "pacs_firewall_admin_cidrs", "orthanc_peers")
-             if _list(data, key)]
+    # A front door of another host that load-balances this Orthanc serves the hospital's users.
+    users = [key for key in ("pacs_firewall_http_cidrs", "pacs_firewall_admin_cidrs", "orthanc_peers",
+                             "pacs_https_front_doors") if _list(data, key)]
     if users:
         return notices
     who = ("the controller only (%s)" % ", ".join(str(a) for a in management)) if management else "nobody"
@@ -542,4 +624,5 @@ class FilterModule:
             "pacs_firewall_sources": pacs_firewall_sources,
             "pacs_firewall_notices": pacs_firewall_notices,
             "pacs_firewall_ports": pacs_firewall_ports,
+            "pacs_firewall_front_doors": pacs_firewall_front_doors,
         }

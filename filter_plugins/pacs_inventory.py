@@ -12,6 +12,7 @@ from __future__ import annotations
 import pathlib
 import sys
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 from ansible.errors import AnsibleFilterError
 
@@ -269,6 +270,60 @@ def _dicomweb_errors(hosts, errors):
             seen.setdefault(key, (url, host, where))
 
 
+def _truthy(value):
+    return value is True or (isinstance(value, str) and value.strip().lower() in ("true", "yes", "1", "on"))
+
+
+def _front_doors(hosts):
+    """{(name, port): (host, https URL)} of Orthanc's plain HTTP ports behind an HTTPS front door."""
+    doors = {}
+    for host, hostvars in hosts.items():
+        if not _truthy(_get(hostvars, "pacs_https_enabled")):
+            continue
+        server_name = _get(hostvars, "pacs_https_server_name") or host
+        https_port = _port(_get(hostvars, "pacs_https_port"))
+        url = "https://%s%s/" % (server_name, "" if https_port in (443, None) else ":%d" % https_port)
+        aliases = _get(hostvars, "pacs_https_server_aliases")
+        names = set(_addresses(host, hostvars)) | {_norm_host(server_name)}
+        names |= {_norm_host(a) for a in aliases if isinstance(a, str)} if isinstance(aliases, list) else set()
+        for port in (_port(_get(hostvars, "orthanc_http_port")), _port(_get(hostvars, "pacs_https_http_port"))):
+            for name in names - {None}:
+                doors[(name, port)] = (host, url)
+    return doors
+
+
+def _url_endpoint(url):
+    """(host, port) of a plain http:// URL, or None for any other URL."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or 80
+    except ValueError:
+        return None
+    if parts.scheme != "http" or not parts.hostname:
+        return None
+    return _norm_host(parts.hostname), port
+
+
+def _front_door_errors(hosts, errors):
+    """A peer or DICOMweb server given as plain http:// to another Orthanc host that has an HTTPS
+    front door: its Orthanc port is closed to other hosts (and the password would travel in clear)."""
+    doors = _front_doors(hosts)
+    if not doors:
+        return
+    for host, hostvars in hosts.items():
+        for variable in ("orthanc_peers", "orthanc_dicomweb_servers"):
+            for index, item in enumerate(_list(hostvars, variable)):
+                if not isinstance(item, Mapping) or not isinstance(item.get("url"), str):
+                    continue
+                door = doors.get(_url_endpoint(item["url"]))
+                if door is None or door[0] == host:
+                    continue
+                suffix = "dicom-web/" if variable == "orthanc_dicomweb_servers" else ""
+                errors.append("%s %s[%s].url: %s is Orthanc host %s, which answers only through its HTTPS front "
+                              "door (pacs_https_enabled); use %s%s" % (host, variable, _name(item, index),
+                                                                      item["url"], door[0], door[1], suffix))
+
+
 def pacs_inventory_errors(hosts):
     """Every cross-host problem of one hospital, as '<host> <variable>[<item>]: <problem>' strings."""
     if not isinstance(hosts, Mapping):
@@ -286,6 +341,7 @@ def pacs_inventory_errors(hosts):
     _xnat_errors(hosts, errors)
     _machine_errors(hosts, errors)
     _dicomweb_errors(hosts, errors)
+    _front_door_errors(hosts, errors)
     return errors
 
 

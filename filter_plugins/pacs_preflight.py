@@ -1,8 +1,10 @@
 """Every preflight problem of one Orthanc host, computed from its variables by pure functions.
 
-This is the one validation of a host: playbooks/preflight.yml calls the filter
-``pacs_preflight_errors`` with ``hostvars[inventory_hostname]`` and scripts/validate.py
-calls the same function offline with the inventory's variables. It runs, for each role
+This is the one validation of a host, a pure function of its model (filter
+``pacs_host_model``, filter_plugins/pacs_model.py): playbooks/preflight.yml builds the model
+once per run as the fact ``__pacs_model`` and calls ``pacs_model_errors`` on it, and
+scripts/validate.py calls ``pacs_preflight_errors`` (model, then errors) offline with the
+inventory's variables. It runs, for each role
 the host uses, Ansible's own argument-spec validation of the variables the inventory sets
 (each list item named), then that role's own checks (``orthanc_config_errors``,
 ``xnat_dqr_errors``, ``pacs_firewall_errors``, ``pacs_tls_errors``) on the role's settings,
@@ -16,11 +18,9 @@ preflight hands to the same function when the role runs alone.
 
 from __future__ import annotations
 
-import functools
 import pathlib
 import sys
 
-import yaml
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.parsing.convert_bool import boolean
 
@@ -29,9 +29,11 @@ if str(pathlib.Path(__file__).resolve().parent) not in sys.path:
 # pylint: disable=wrong-import-position
 from orthanc import orthanc_config_errors  # noqa: E402
 from orthanc_container import orthanc_container_errors, orthanc_container_probe_user  # noqa: E402
+from orthanc_versions import orthanc_offline_version_errors  # noqa: E402
 from pacs_firewall import pacs_firewall_errors  # noqa: E402
-from pacs_model import pacs_setting  # noqa: E402
-from pacs_tls import pacs_tls_errors  # noqa: E402
+from pacs_model import (_ROOT, EXTRA_KEYS, NAMES, ROLES, SETTINGS, SPECS, _materialize, _yaml, pacs_host_model,  # noqa: E402
+                        pacs_setting, role_settings, snapshot)
+from pacs_tls import pacs_tls_client_certificate_errors, pacs_tls_errors  # noqa: E402
 from xnat_dqr import xnat_dqr_errors  # noqa: E402
 
 DOCUMENTATION = r"""
@@ -66,42 +68,6 @@ _value:
   type: list
   elements: str
 """
-
-_ROOT = pathlib.Path(__file__).resolve().parent.parent
-
-
-@functools.lru_cache(maxsize=None)
-def _yaml(path):
-    return yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
-
-
-def _spec(role, entry):
-    """The options of one entry point of a role's argument spec."""
-    specs = _yaml(_ROOT / "roles" / role / "meta" / "argument_specs.yml")["argument_specs"]
-    return (specs.get(entry) or specs["main"]).get("options") or {}
-
-
-def _settings_keys(role, name):
-    """The keys of the settings mapping a role hands to its own checks (roles/<role>/vars/main.yml)."""
-    return tuple(_yaml(_ROOT / "roles" / role / "vars" / "main.yml")[name])
-
-
-# role -> (argument-spec entry point, name of its settings mapping in vars/main.yml)
-ROLES = {
-    "orthanc": ("preflight", "__orthanc_settings"),
-    "xnat_dqr": ("preflight", None),
-    "pacs_firewall": ("validate", "__pacs_firewall_config"),
-    "pacs_https": ("preflight", "__pacs_https_settings"),
-}
-SPECS = {role: _spec(role, entry) for role, (entry, _) in ROLES.items()}
-SETTINGS = {role: _settings_keys(role, name) for role, (_, name) in ROLES.items() if name}
-# Read by the checks beyond the settings mapping (they are in the role's preflight task).
-EXTRA_KEYS = {
-    "orthanc": ("orthanc_webhook_headers", "orthanc_address", "ansible_host"),
-    "pacs_firewall": ("pacs_firewall_nft_table", "pacs_firewall_firewalld_policy", "pacs_firewall_nft_file",
-                      "pacs_firewall_state_dir"),
-}
-
 
 def _label(item, index):
     if isinstance(item, dict) and isinstance(item.get("name"), str) and item["name"]:
@@ -148,61 +114,6 @@ def spec_errors(role, values):
     return errors
 
 
-# What the role defaults that depend on other variables read (pacs_model.DERIVED).
-DERIVED_INPUTS = ("inventory_hostname", "ansible_host", "xnat_dqr_servers", "orthanc_storage_dir",
-                  "orthanc_install_method", "orthanc_http_port", "pacs_firewall_enabled", "pacs_https_enabled")
-
-
-def _names():
-    names = set(DERIVED_INPUTS)
-    for role in ROLES:
-        names.update(SPECS[role], SETTINGS.get(role, ()), EXTRA_KEYS.get(role, ()))
-    return sorted(names)
-
-
-NAMES = _names()
-
-
-def _message(exc):
-    text = str(getattr(exc, "message", "") or exc)
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-def snapshot(hostvars):
-    """(the variables the checks read that the host sets, as plain values; problems reading them).
-
-    A value whose template fails (an undefined vault variable, say) is a problem named by its
-    variable, as Ansible would stop there; it is left out of the snapshot.
-    """
-    found, errors = {}, []
-    for name in NAMES:
-        try:
-            if name not in hostvars:
-                continue
-            value = hostvars[name]
-        except Exception as exc:  # pylint: disable=broad-except  # Ansible's templating errors
-            errors.append("%s: %s" % (name, _message(exc)))
-            continue
-        if value is not None:
-            found[name] = _materialize(value)
-    return found, errors
-
-
-def _materialize(value):
-    """Plain dicts and lists: Ansible's lazy containers template an element each time it is read,
-    and the checks read the same lists many times."""
-    if isinstance(value, dict):
-        return {k: _materialize(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_materialize(v) for v in value]
-    return value
-
-
-def role_settings(hostvars, role):
-    keys = SETTINGS.get(role, ()) + EXTRA_KEYS.get(role, ())
-    return {key: pacs_setting(hostvars, key) for key in keys}
-
-
 def _subject(line):
     """What a problem line is about: the variable, or the list item (``orthanc_modalities[CT1]``)."""
     head = line.split(": ", 1)[0]
@@ -231,7 +142,10 @@ def role_errors(hostvars, role):
 
 
 def _orthanc_checks(hostvars):
-    return orthanc_config_errors(role_settings(hostvars, "orthanc")) + _container_checks(hostvars)
+    settings = role_settings(hostvars, "orthanc")
+    return (orthanc_config_errors(settings) + _container_checks(hostvars)
+            + pacs_tls_client_certificate_errors(settings)
+            + orthanc_offline_version_errors({k: pacs_setting(hostvars, k) for k in _ORTHANC_VARS["__orthanc_version_settings"]}))
 
 
 # The container method's own tables (roles/orthanc/vars/main.yml), read, not restated.
@@ -290,9 +204,11 @@ def _truthy(value):
     return boolean(value.strip() if isinstance(value, str) else value, strict=False)
 
 
-def pacs_preflight_errors(hostvars):
-    """Every problem of this host's settings, each once (see the module's docstring)."""
-    hostvars, errors = snapshot(hostvars)
+def pacs_model_errors(model):
+    """Every problem of a host's model (filter pacs_host_model), each once (see the module's docstring)."""
+    # Plain values: a model read back from a fact is a lazy container that templates an element
+    # each time it is read, and the checks read the same lists many times.
+    hostvars, errors = _materialize(model["given"]), list(model["problems"])
     broken = {line.split(":", 1)[0] for line in errors}
     found = {role: role_errors(hostvars, role) for role in host_roles(hostvars)
              if not broken & set(SPECS[role])}  # Ansible stops a role at a failed template too
@@ -307,8 +223,13 @@ def pacs_preflight_errors(hostvars):
     return _unique(errors)
 
 
+def pacs_preflight_errors(hostvars):
+    """Every problem of this host's settings, each once: the errors of its model."""
+    return pacs_model_errors(pacs_host_model(hostvars))
+
+
 class FilterModule:
     """Map the filter name to its function."""
 
     def filters(self):
-        return {"pacs_preflight_errors": pacs_preflight_errors}
+        return {"pacs_preflight_errors": pacs_preflight_errors, "pacs_model_errors": pacs_model_errors}

@@ -44,9 +44,16 @@ _value:
 """
 
 import ipaddress
+import pathlib
 import re
+import sys
 
 from ansible.errors import AnsibleFilterError
+
+# Shared contract code lives beside the filters in filter_plugins/pacs_model.py (README: "Where code lives").
+if str(pathlib.Path(__file__).resolve().parent) not in sys.path:
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from pacs_model import pacs_modality  # noqa: E402  pylint: disable=wrong-import-position
 
 # warn: a check that passed with a reservation (a certificate near expiry, Orthanc's own HTTP
 # port reachable but refusing); it does not fail the run.
@@ -54,8 +61,10 @@ STATUS_ORDER = ("fail", "warn", "skipped", "pass")
 CHECK_ORDER = ("echo_in", "echo_in_refused", "find_in", "echo_out", "dqr_query", "xnat_store", "dqr_import",
                "http_auth", "stow", "qido", "wado", "stow_remote", "cleanup",
                "chain", "expiry", "tls11_refused", "http_redirect")
-MODALITY_DEFAULTS = {"manufacturer": "Generic", "allow_echo": True, "allow_store": True, "allow_find": False,
-                     "allow_move": False, "allow_get": False, "use_dicom_tls": False, "expected_offline": False}
+# The keys of a modality the plan reads; their defaults are the orthanc role's argument spec's
+# (pacs_model.MODALITY_DEFAULTS), filled by pacs_modality.
+PLAN_FLAGS = ("allow_echo", "allow_store", "allow_find", "allow_move", "allow_get", "use_dicom_tls",
+              "expected_offline")
 
 
 def _require(value, name, kind):
@@ -109,11 +118,9 @@ def pacs_smoke_plan(settings):
         _require(raw, "modalities[%d]" % index, dict)
         if "name" not in raw or "aet" not in raw:
             raise AnsibleFilterError("modalities[%d]: needs name and aet, got %r" % (index, raw))
-        mod = dict(MODALITY_DEFAULTS)
-        mod.update(raw)
-        for key in MODALITY_DEFAULTS:
-            if key != "manufacturer":
-                mod[key] = _bool(mod[key], "modalities[%s].%s" % (mod["name"], key))
+        mod = pacs_modality(raw)
+        for key in PLAN_FLAGS:
+            mod[key] = _bool(mod[key], "modalities[%s].%s" % (mod["name"], key))
         plan["links"].append(mod)
         name = mod["name"]
         if inbound_reason:

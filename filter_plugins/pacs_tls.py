@@ -36,6 +36,12 @@ description:
     certificates, ports, client-certificate settings, upstreams and the body size."
   - "C(pacs_tls_certificate_info(pem)) - subject, issuer, names, expiry and days left of the
     first certificate of a PEM text."
+  - "C(pacs_tls_client_certificate_errors(settings)) - the client certificates that
+    C(orthanc_peers) and C(orthanc_dicomweb_servers) items give as PEM content (C(certificate),
+    C(certificate_key), C(certificate_key_password)): the certificate is PEM and valid now, the key
+    is PEM, C(certificate_key_password) decrypts it and it matches the certificate. Returns
+    C(<variable>[<item>].<key>: <problem>) strings, empty when all is well; items that give
+    paths on the host (C(certificate_file)) are left to Orthanc."
   - "Messages never contain the private key."
 positional: _input
 options:
@@ -43,6 +49,7 @@ options:
     description:
       - "C(pacs_tls_errors): a dict with the pacs_https_* variables (see roles/pacs_https/vars/main.yml)."
       - "C(pacs_tls_certificate_info): a PEM text."
+      - "C(pacs_tls_client_certificate_errors): a dict with C(orthanc_peers) and C(orthanc_dicomweb_servers)."
     type: raw
     required: true
   now:
@@ -67,6 +74,7 @@ RETURN = r"""
 _value:
   description:
     - "C(pacs_tls_errors): list of error strings, empty when the input is valid."
+    - "C(pacs_tls_client_certificate_errors): list of error strings, empty when the input is valid."
     - "C(pacs_tls_certificate_info): dict with subject, issuer, names (list), not_before,
       not_after (ISO 8601, UTC) and days_left (int)."
   type: raw
@@ -387,6 +395,79 @@ def pacs_tls_certificate_info(pem, now=None):
     }
 
 
+def _load_encrypted_private_key(text, password):
+    """A PEM private key decrypted with password (an unencrypted key is read as it is:
+    OpenSSL asks for no password then); ValueError naming the key or the password."""
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("certificate_key: is empty; put the key in Ansible Vault")
+    if "-----BEGIN" not in text or "PRIVATE KEY-----" not in text:
+        raise ValueError("certificate_key: is not a PEM private key (no -----BEGIN ... PRIVATE KEY----- block)")
+    data = text.strip().encode("ascii", "replace")
+    try:
+        return serialization.load_pem_private_key(data, password=str(password).encode("utf-8"))
+    except TypeError:  # not encrypted: the password is not needed
+        pass
+    except ValueError:
+        if "ENCRYPTED" in text:
+            raise ValueError("certificate_key_password: does not decrypt certificate_key "
+                             "(wrong password, or a cipher OpenSSL cannot read)") from None
+        raise ValueError("certificate_key: cannot be read as a PEM private key") from None
+    try:
+        return serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError):
+        raise ValueError("certificate_key: cannot be read as a PEM private key") from None
+
+
+def client_certificate_item_errors(item, where, now):
+    """The problems of one item's client certificate given as PEM content, as
+    '<where>.<key>: <problem>' strings; keys left empty are reported by the orthanc role's
+    own checks (orthanc_config_errors), not here."""
+    text = item.get("certificate")
+    if not isinstance(text, str) or not text.strip():
+        return []
+    errors = []
+    try:
+        chain = _load_certificates(text)
+    except ValueError as exc:
+        return [f"{where}.certificate: {exc}"]
+    for certificate in chain:
+        name = certificate.subject.rfc4514_string() or "(empty subject)"
+        if _not_after(certificate) < now:
+            errors.append(f"{where}.certificate: {name} expired on {_not_after(certificate).isoformat()}")
+        elif _not_before(certificate) > now:
+            errors.append(f"{where}.certificate: {name} is not valid before {_not_before(certificate).isoformat()}")
+    key_text, password = item.get("certificate_key"), item.get("certificate_key_password")
+    if not isinstance(key_text, str) or not key_text.strip() or password in (None, ""):
+        return errors
+    try:
+        key = _load_encrypted_private_key(key_text, password)
+    except ValueError as exc:
+        return errors + [f"{where}.{exc}"]
+    if _public_bytes(key.public_key()) != _public_bytes(chain[0].public_key()):
+        errors.append(f"{where}.certificate_key: does not match certificate "
+                      f"({chain[0].subject.rfc4514_string() or '(empty subject)'}; their public keys differ)")
+    return errors
+
+
+def pacs_tls_client_certificate_errors(settings, now=None):
+    """Every problem of the client certificates given as PEM content by the items of
+    orthanc_peers and orthanc_dicomweb_servers (see DOCUMENTATION)."""
+    _require_crypto()
+    if not isinstance(settings, Mapping):
+        raise AnsibleFilterError(f"pacs_tls_client_certificate_errors expects a dict, got {settings!r} "
+                                 f"of type {type(settings).__name__}")
+    now = _now(now)
+    errors = []
+    for variable in ("orthanc_peers", "orthanc_dicomweb_servers"):
+        items = settings.get(variable)
+        for index, item in enumerate(items if isinstance(items, list) else []):
+            if isinstance(item, Mapping):
+                name = item.get("name")
+                label = name if isinstance(name, str) and name else f"#{index}"
+                errors.extend(client_certificate_item_errors(item, f"{variable}[{label}]", now))
+    return errors
+
+
 class FilterModule:
     """Maps the filter names to the functions above."""
 
@@ -394,4 +475,5 @@ class FilterModule:
         return {
             "pacs_tls_errors": pacs_tls_errors,
             "pacs_tls_certificate_info": pacs_tls_certificate_info,
+            "pacs_tls_client_certificate_errors": pacs_tls_client_certificate_errors,
         }

@@ -3,6 +3,7 @@
 #   - Debian packages: docker.io, debootstrap, dcmtk, chromium (report rendering test)
 #   - a running Docker engine (started by hand when there is no systemd)
 #   - the Python virtualenv .venv with requirements.txt
+#   - the demo's own CA and HTTPS certificate in .pki/demo (made here, never committed)
 #   - the local systemd base images of Debian 12 and Debian 13 (no registry is
 #     needed) and the local Orthanc container image used by the `container`
 #     install method
@@ -117,6 +118,8 @@ build_image() {
 install_debian_packages
 start_docker
 make_venv
+# The demo's own CA and front-door certificate, made on this machine (never committed).
+log "$(.venv/bin/python scripts/demo_pki.py .pki/demo)"
 build_base_image bookworm "$BASE_IMAGE"
 build_base_image trixie "$BASE_IMAGE_TRIXIE"
 build_image "$ORTHANC_IMAGE" "$BASE_IMAGE" images/orthanc "from Debian's orthanc packages"

@@ -40,10 +40,13 @@ from ansible.errors import AnsibleError  # noqa: E402
 from ansible.inventory.manager import InventoryManager  # noqa: E402
 from ansible.parsing.dataloader import DataLoader  # noqa: E402
 from ansible.parsing.vault import VaultSecret  # noqa: E402
-from ansible.plugins.loader import filter_loader  # noqa: E402
+from ansible.plugins.loader import filter_loader, init_plugin_loader  # noqa: E402
 from ansible.template import Templar  # noqa: E402
 from ansible.vars.manager import VariableManager  # noqa: E402
 
+# As ansible-playbook does: the collection loader, so that templates find ansible.builtin's
+# lookups (an inventory reads its certificates with lookup('ansible.builtin.file', ...)).
+init_plugin_loader()
 filter_loader.add_directory(str(ROOT / "filter_plugins"))
 sys.path.insert(0, str(ROOT / "filter_plugins"))
 from pacs_firewall import pacs_firewall_hostnames, pacs_firewall_resolve  # noqa: E402

@@ -46,12 +46,15 @@ class Env:
     def __init__(self):
         tag = uuid.uuid4().hex[:6]
         self.network = "pps-net-%s" % tag
+        # A /24 of its own outside 172.28.0.0/16: Docker's automatic choice would take a whole
+        # /16, which can be 172.28.0.0/16 and collide with every molecule scenario's network.
+        self.subnet = "172.29.%d.0/24" % (int(tag, 16) % 250 + 1)
         self.pacs = "pps-pacs-%s" % tag
         self.modality = "pps-modality-%s" % tag
         self.pacs_ip = self.modality_ip = None
 
     def start(self):
-        docker("network", "create", self.network)
+        docker("network", "create", "--subnet", self.subnet, self.network)
         for name, conf, alias in ((self.modality, "orthanc-modality", "pps-modality"),
                                   (self.pacs, "orthanc-pacs", "pps-pacs")):
             docker("run", "-d", "--name", name, "--network", self.network, "--network-alias", alias,

@@ -47,7 +47,8 @@ def test_all_filters_registered():
     assert set(F) == {"orthanc_modalities", "orthanc_peers", "orthanc_dicomweb_servers",
                       "orthanc_registered_users", "orthanc_config_errors", "dicom_ae_title_error",
                       "orthanc_redact", "orthanc_live_changes", "orthanc_parse_config",
-                      "orthanc_lua_string"}
+                      "orthanc_lua_string", "orthanc_client_certificate_files",
+                      "orthanc_python_errors", "orthanc_python_set_id", "orthanc_python_script"}
 
 
 def test_modalities_object_form_with_defaults_and_permissions():
@@ -515,23 +516,6 @@ def test_a_peer_or_dicomweb_server_pointing_at_the_pacs_itself_is_refused(url):
 def test_other_ports_on_the_same_machine_and_other_hosts_are_kept(host, port):
     assert errors(orthanc_modalities=[_modality(host=host, port=port)], **SELF) == []
     assert errors(orthanc_peers=[{"name": "x", "url": f"http://{host}:{port}/"}], **SELF) == []
-
-
-def _json_validate_command():
-    tasks = yaml.safe_load((ROOT / "roles" / "orthanc" / "tasks" / "configure.yml").read_text())
-    task = next(t for t in tasks if t.get("name") == "Render orthanc.json")
-    return task["ansible.builtin.template"]["validate"]
-
-
-@pytest.mark.parametrize("body, ok", [('{"A": 1.5, "B": "\\u00e9"}', True), ('{"A": Infinity}', False),
-                                      ('{"A": -Infinity}', False), ('{"A": NaN}', False), ('{"A": }', False)])
-def test_the_role_checks_orthanc_json_as_strictly_as_orthanc(tmp_path, body, ok):
-    import subprocess  # pylint: disable=import-outside-toplevel
-    path = tmp_path / "orthanc.json"
-    path.write_text("// Ansible managed\n" + body + "\n")
-    run = subprocess.run(["sh", "-c", _json_validate_command().replace("%s", str(path))],
-                         capture_output=True, text=True, check=False)
-    assert (run.returncode == 0) is ok, run.stderr
 
 
 def test_a_trailing_newline_is_not_a_valid_name():

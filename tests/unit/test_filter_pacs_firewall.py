@@ -41,7 +41,7 @@ def base(**overrides):
 def test_all_filters_registered():
     assert set(FILTERS) == {
         "pacs_firewall_errors", "pacs_firewall_sources", "pacs_firewall_hostnames", "pacs_firewall_resolve",
-        "pacs_firewall_notices", "pacs_firewall_ports"}
+        "pacs_firewall_notices", "pacs_firewall_ports", "pacs_firewall_front_doors"}
 
 
 def test_modalities_go_to_dicom_only():
@@ -325,3 +325,110 @@ def test_default_paths_pass():
                                         ("pacs_firewall_state_dir", "/var/lib/pp\n")])
 def test_a_trailing_newline_is_refused(key, value):
     assert any(p.startswith(key) for p in errors(base(**{key: value})))
+
+
+# --- an HTTPS front door on another host load-balancing this Orthanc (issue 13) ----------
+
+front_doors = FILTERS["pacs_firewall_front_doors"]
+
+SITE = {
+    "node-a": {"inventory_hostname": "node-a", "orthanc_address": "10.0.0.10"},
+    "node-b": {"inventory_hostname": "node-b", "ansible_host": "node-b.example.org"},
+    "lb": {"inventory_hostname": "lb", "ansible_host": "10.0.0.5", "pacs_https_enabled": True,
+           "pacs_https_upstreams": [{"host": "10.0.0.10", "port": 8042}, {"host": "NODE-B.example.org.", "port": "8042"},
+                                    {"host": "127.0.0.1", "port": 8042}]},
+}
+
+
+def test_a_front_door_that_lists_this_node_is_found():
+    assert front_doors(list(SITE), SITE, "node-a") == [{"name": "lb", "host": "10.0.0.5"}]
+    # By its ansible_host, written in another case and with a final dot.
+    assert front_doors(list(SITE), SITE, "node-b") == [{"name": "lb", "host": "10.0.0.5"}]
+    # The front door itself reaches its own Orthanc (if any) over loopback.
+    assert front_doors(list(SITE), SITE, "lb") == []
+
+
+@pytest.mark.parametrize("change", [
+    {"pacs_https_enabled": False},                                     # no front door there
+    {"pacs_https_upstreams": [{"host": "10.0.0.10", "port": 8043}]},   # another port of the host
+    {"pacs_https_upstreams": [{"host": "10.0.0.99", "port": 8042}]},   # another host
+    {"pacs_https_upstreams": "not a list"},                             # the pacs_https preflight names it
+])
+def test_a_front_door_that_does_not_reach_this_orthanc_is_left_out(change):
+    site = dict(SITE, lb={**SITE["lb"], **change})
+    assert front_doors(list(site), site, "node-a") == []
+
+
+def test_a_loopback_upstream_never_names_another_host():
+    site = {"node": {"inventory_hostname": "node", "orthanc_address": "127.0.0.1"},
+            "lb": {"inventory_hostname": "lb", "ansible_host": "10.0.0.5", "pacs_https_enabled": "true",
+                   "pacs_https_upstreams": [{"host": "127.0.0.1", "port": 8042}]}}
+    assert front_doors(["node", "lb"], site, "node") == []
+
+
+def test_an_ipv6_upstream_in_brackets_names_the_node():
+    site = {"node": {"inventory_hostname": "node", "orthanc_address": "2001:db8::10"},
+            "lb": {"inventory_hostname": "lb", "ansible_host": "2001:db8::5", "pacs_https_enabled": True,
+                   "pacs_https_upstreams": [{"host": "[2001:db8::10]", "port": 8042}]}}
+    assert front_doors(["node", "lb", "lb"], site, "node") == [{"name": "lb", "host": "2001:db8::5"}]
+
+
+def test_front_doors_open_orthancs_http_port_to_them():
+    data = base(pacs_https_front_doors=[{"name": "lb", "host": "10.0.0.5"}, {"name": "lb6", "host": "2001:db8::5"}])
+    found = sources(data)
+    assert found["http"] == {"ipv4": ["10.0.0.5", "192.0.2.0/28"], "ipv6": ["2001:db8::5"]}
+    assert "10.0.0.5" not in found["dicom"]["ipv4"] and "10.0.0.5" not in found["ssh"]["ipv4"]
+    assert errors(data) == []
+    # Nobody is told that no user reaches the HTTP port: the front door serves them.
+    assert notices(base(pacs_firewall_admin_cidrs=[], pacs_https_front_doors=[{"name": "lb", "host": "10.0.0.5"}])) == []
+
+
+def test_a_front_door_known_by_name_is_resolved_like_a_modality():
+    data = base(pacs_https_front_doors=[{"name": "lb", "host": "lb.example.org"}])
+    assert hostnames(data) == [{"variable": "pacs_https_front_doors[lb].host", "name": "lb.example.org"}]
+    assert sources(data, resolved={"lb.example.org": ["10.0.0.5"]})["http"]["ipv4"] == ["10.0.0.5", "192.0.2.0/28"]
+    assert errors(base(pacs_https_front_doors=[{"name": "lb", "host": ""}])) == [
+        "pacs_https_front_doors[lb].host: '' (str) is not a host name or IP address"]
+
+
+def test_a_front_door_cannot_reach_a_node_whose_own_front_door_closes_the_port():
+    data = base(pacs_https_enabled=True, pacs_https_port=443, pacs_https_http_port=80,
+                pacs_https_front_doors=[{"name": "lb", "host": "10.0.0.5"}])
+    assert errors(data) == [
+        "pacs_https_front_doors[lb]: its HTTPS front door lists this host's Orthanc (HTTP port 8042) in "
+        "pacs_https_upstreams, but this host's own front door (pacs_https_enabled) closes that port to every host "
+        "but loopback; take this host out of its pacs_https_upstreams or turn this host's front door off"]
+
+
+def test_the_role_hands_the_front_doors_to_the_filters(tmp_path):
+    """The expression of roles/pacs_firewall/vars/main.yml, templated by Ansible over a real
+    inventory (lazy hostvars, group_vars, a templated port): the scale-out site's front door."""
+    import yaml  # pylint: disable=import-outside-toplevel
+    from ansible.inventory.manager import InventoryManager  # pylint: disable=import-outside-toplevel
+    from ansible.parsing.dataloader import DataLoader  # pylint: disable=import-outside-toplevel
+    from ansible.plugins.loader import filter_loader  # pylint: disable=import-outside-toplevel
+    from ansible.template import Templar, trust_as_template  # pylint: disable=import-outside-toplevel
+    from ansible.vars.hostvars import HostVars  # pylint: disable=import-outside-toplevel
+    from ansible.vars.manager import VariableManager  # pylint: disable=import-outside-toplevel
+
+    (tmp_path / "hosts.yml").write_text(yaml.safe_dump({"all": {"children": {
+        "orthanc": {"hosts": {"node-a": {"orthanc_address": "172.28.40.10"},
+                              "node-b": {"orthanc_address": "172.28.40.11"}}},
+        "pacs_https": {"hosts": {"lb": {"ansible_host": "172.28.40.5"}}}}}}))
+    (tmp_path / "group_vars").mkdir()
+    (tmp_path / "group_vars" / "pacs_https.yml").write_text(
+        "pacs_https_enabled: true\nlb_port: 8042\n"
+        "pacs_https_upstreams:\n  - {host: 172.28.40.10, port: \"{{ lb_port }}\"}\n  - {host: 172.28.40.11, port: 8042}\n")
+    filter_loader.add_directory(str(_PATH.parent))
+    loader = DataLoader()
+    inventory = InventoryManager(loader=loader, sources=[str(tmp_path / "hosts.yml")])
+    manager = VariableManager(loader=loader, inventory=inventory)
+    expression = yaml.safe_load((_PATH.parents[1] / "roles" / "pacs_firewall" / "vars" / "main.yml").read_text())[
+        "__pacs_firewall_config"]["pacs_https_front_doors"]
+    found = {}
+    for host in ("node-a", "node-b", "lb"):
+        variables = manager.get_vars(host=inventory.get_host(host))
+        variables["hostvars"] = HostVars(inventory=inventory, variable_manager=manager, loader=loader)
+        found[host] = Templar(loader=loader, variables=variables).template(trust_as_template(expression))
+    assert found == {"node-a": [{"name": "lb", "host": "172.28.40.5"}],
+                     "node-b": [{"name": "lb", "host": "172.28.40.5"}], "lb": []}

@@ -3,17 +3,13 @@
 Certificates are made here with the cryptography library: no key is committed.
 """
 
-import datetime
 import importlib.util
-import ipaddress
 import pathlib
 
 import pytest
 from ansible.errors import AnsibleFilterError
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
+from pki import DAY, NOW, issue, make_key, pem
 
 _PATH = pathlib.Path(__file__).resolve().parents[2] / "filter_plugins" / "pacs_tls.py"
 _SPEC = importlib.util.spec_from_file_location("pacs_tls_filters", _PATH)
@@ -24,47 +20,18 @@ FILTERS = _MOD.FilterModule().filters()
 errors = FILTERS["pacs_tls_errors"]
 certificate_info = FILTERS["pacs_tls_certificate_info"]
 
-NOW = datetime.datetime.now(datetime.timezone.utc)
-DAY = datetime.timedelta(days=1)
-
-
-def _key():
-    return ec.generate_private_key(ec.SECP256R1())
-
-
-def _pem(obj):
-    if isinstance(obj, x509.Certificate):
-        return obj.public_bytes(serialization.Encoding.PEM).decode()
-    return obj.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption()).decode()
 
 
 def _certificate(key, subject, issuer=None, issuer_key=None, names=None, ca=False,
                  not_before=NOW - DAY, not_after=NOW + 90 * DAY):
-    builder = (x509.CertificateBuilder()
-               .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-               .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer or subject)]))
-               .public_key(key.public_key())
-               .serial_number(x509.random_serial_number())
-               .not_valid_before(not_before)
-               .not_valid_after(not_after)
-               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
-    if names is not None:
-        sans = []
-        for name in names:
-            try:
-                sans.append(x509.IPAddress(ipaddress.ip_address(name)))
-            except ValueError:
-                sans.append(x509.DNSName(name))
-        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-    return builder.sign(issuer_key or key, hashes.SHA256())
+    return issue(key, subject, issuer_key, issuer, ca=ca, names=names, not_before=not_before, not_after=not_after)
 
 
 @pytest.fixture(scope="module")
 def pki():
-    ca_key = _key()
+    ca_key = make_key()
     ca = _certificate(ca_key, "Test CA", ca=True)
-    key = _key()
+    key = make_key()
     cert = _certificate(key, "pacs.example.org", "Test CA", ca_key, names=["pacs.example.org", "192.0.2.5"])
     return {"ca": ca, "ca_key": ca_key, "key": key, "cert": cert}
 
@@ -76,9 +43,9 @@ def settings(pki, **overrides):
         "pacs_https_port": 443,
         "pacs_https_http_port": 80,
         "pacs_https_http_redirect": True,
-        "pacs_https_certificate": _pem(pki["cert"]),
-        "pacs_https_private_key": _pem(pki["key"]),
-        "pacs_https_ca_certificate": _pem(pki["ca"]),
+        "pacs_https_certificate": pem(pki["cert"]),
+        "pacs_https_private_key": pem(pki["key"]),
+        "pacs_https_ca_certificate": pem(pki["ca"]),
         "pacs_https_client_verify": "off",
         "pacs_https_client_ca_certificate": "",
         "pacs_https_client_certificate_locations": [],
@@ -94,16 +61,16 @@ def test_valid_settings_have_no_errors(pki):
 
 
 def test_a_key_that_does_not_match_the_certificate_is_refused(pki):
-    found = errors(settings(pki, pacs_https_private_key=_pem(_key())))
+    found = errors(settings(pki, pacs_https_private_key=pem(make_key())))
     assert len(found) == 1
     assert found[0].startswith("pacs_https_private_key[]: does not match the certificate CN=pacs.example.org")
 
 
 def test_an_expired_certificate_is_refused(pki):
-    key = _key()
+    key = make_key()
     old = _certificate(key, "pacs.example.org", "Test CA", pki["ca_key"], names=["pacs.example.org", "192.0.2.5"],
                        not_before=NOW - 400 * DAY, not_after=NOW - 2 * DAY)
-    found = errors(settings(pki, pacs_https_certificate=_pem(old), pacs_https_private_key=_pem(key)))
+    found = errors(settings(pki, pacs_https_certificate=pem(old), pacs_https_private_key=pem(key)))
     assert len(found) == 1 and found[0].startswith("pacs_https_certificate[CN=pacs.example.org]: expired on ")
 
 
@@ -126,17 +93,17 @@ def test_names_must_include_the_server_name_and_aliases(pki):
 
 
 def test_the_common_name_alone_is_not_enough(pki):
-    key = _key()
+    key = make_key()
     cert = _certificate(key, "pacs.example.org", "Test CA", pki["ca_key"], names=None)
-    found = errors(settings(pki, pacs_https_certificate=_pem(cert), pacs_https_private_key=_pem(key)))
+    found = errors(settings(pki, pacs_https_certificate=pem(cert), pacs_https_private_key=pem(key)))
     assert found == ["pacs_https_certificate[CN=pacs.example.org]: has no subjectAltName; "
                      "clients check the names there, not the CN"]
 
 
 def test_wildcards_cover_one_label_only(pki):
-    key = _key()
+    key = make_key()
     cert = _certificate(key, "wild", "Test CA", pki["ca_key"], names=["*.example.org"])
-    base = settings(pki, pacs_https_certificate=_pem(cert), pacs_https_private_key=_pem(key),
+    base = settings(pki, pacs_https_certificate=pem(cert), pacs_https_private_key=pem(key),
                     pacs_https_server_aliases=[])
     assert errors(base) == []
     found = errors(dict(base, pacs_https_server_name="a.pacs.example.org"))
@@ -154,22 +121,22 @@ def test_a_ca_that_is_not_pem_is_refused(pki):
 
 
 def test_a_certificate_from_another_ca_is_refused(pki):
-    other_key = _key()
+    other_key = make_key()
     other = _certificate(other_key, "Other CA", ca=True)
-    found = errors(settings(pki, pacs_https_ca_certificate=_pem(other)))
+    found = errors(settings(pki, pacs_https_ca_certificate=pem(other)))
     assert found == ["pacs_https_certificate[CN=pacs.example.org]: was not issued by pacs_https_ca_certificate (CN=Other CA)"]
     # A bundle holding the right CA among others is fine.
-    assert errors(settings(pki, pacs_https_ca_certificate=_pem(other) + _pem(pki["ca"]))) == []
+    assert errors(settings(pki, pacs_https_ca_certificate=pem(other) + pem(pki["ca"]))) == []
 
 
 def test_a_chain_with_intermediates(pki):
-    inter_key = _key()
+    inter_key = make_key()
     inter = _certificate(inter_key, "Intermediate", "Test CA", pki["ca_key"], ca=True)
-    key = _key()
+    key = make_key()
     leaf = _certificate(key, "pacs.example.org", "Intermediate", inter_key, names=["pacs.example.org", "192.0.2.5"])
-    good = settings(pki, pacs_https_certificate=_pem(leaf) + _pem(inter), pacs_https_private_key=_pem(key))
+    good = settings(pki, pacs_https_certificate=pem(leaf) + pem(inter), pacs_https_private_key=pem(key))
     assert errors(good) == []
-    swapped = dict(good, pacs_https_certificate=_pem(inter) + _pem(leaf))
+    swapped = dict(good, pacs_https_certificate=pem(inter) + pem(leaf))
     found = errors(swapped)
     assert any("does not match the certificate CN=Intermediate" in e for e in found)
     assert any("certificate 2 of the chain did not issue certificate 1" in e for e in found)
@@ -188,7 +155,7 @@ def test_missing_and_unreadable_material(pki):
 
 
 def test_messages_never_hold_the_key(pki):
-    wrong = _pem(_key())
+    wrong = pem(make_key())
     for found in (errors(settings(pki, pacs_https_private_key=wrong)),
                   errors(settings(pki, pacs_https_private_key=wrong[:-40]))):
         assert found
@@ -204,7 +171,7 @@ def test_client_certificate_settings(pki):
         "pacs_https_client_certificate_locations[modalities]: must be a URI prefix starting with / "
         "without spaces, quotes, braces or semicolons",
     ]
-    assert errors(settings(pki, pacs_https_client_verify="optional", pacs_https_client_ca_certificate=_pem(pki["ca"]),
+    assert errors(settings(pki, pacs_https_client_verify="optional", pacs_https_client_ca_certificate=pem(pki["ca"]),
                            pacs_https_client_certificate_locations=["/dicom-web/"])) == []
     found = errors(settings(pki, pacs_https_client_verify="off", pacs_https_client_certificate_locations=["/x/"]))
     assert found == ["pacs_https_client_certificate_locations[/x/]: needs pacs_https_client_verify optional (it is off)"]
@@ -213,7 +180,7 @@ def test_client_certificate_settings(pki):
 
 
 def test_every_problem_is_reported_at_once(pki):
-    found = errors(settings(pki, pacs_https_private_key=_pem(_key()), pacs_https_server_name="x.example.org",
+    found = errors(settings(pki, pacs_https_private_key=pem(make_key()), pacs_https_server_name="x.example.org",
                             pacs_https_ca_certificate="junk", pacs_https_port=443, pacs_https_http_port=443,
                             pacs_https_upstreams=[{"host": "127.0.0.1", "port": 99999}, {"port": 1}],
                             pacs_https_client_max_body_size="4 GB"))
@@ -230,7 +197,7 @@ def test_upstreams(pki):
 
 
 def test_certificate_info(pki):
-    info = certificate_info(_pem(pki["cert"]), now=NOW)
+    info = certificate_info(pem(pki["cert"]), now=NOW)
     assert info["subject"] == "CN=pacs.example.org" and info["issuer"] == "CN=Test CA"
     assert info["common_name"] == "pacs.example.org"
     assert info["names"] == ["pacs.example.org", "192.0.2.5"]

@@ -105,7 +105,10 @@ def test_derived_defaults_agree_with_the_roles_templates(sample):
     """A default that depends on other variables is a template in its role's defaults file (the
     role's own run) and a function in pacs_model.DERIVED (every other reader): the same value."""
     import filter_plugins_loader  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
-    variables = {**DEFAULTS, **sample, "hostvars": {sample["inventory_hostname"]: sample}}
+    model = pacs_model.pacs_host_model(sample)
+    # Each role reads the model through its own alias (roles/<role>/vars/main.yml).
+    variables = {**DEFAULTS, **sample, "hostvars": {sample["inventory_hostname"]: sample}, "__pacs_model": model,
+                 **{"__%s_model" % role: model for role in pacs_model.ALL_ROLES}}
     templar = Templar(loader=DataLoader(), variables=variables)
     checked = 0
     for name, template in _role_templated_defaults():
@@ -147,7 +150,7 @@ def test_no_role_restates_another_roles_default():
                 continue
             if value == DEFAULTS[name] and value not in ([], {}, "", None):
                 found.append("%s: %s | default(%s)" % (path.relative_to(ROOT), name, literal))
-    assert not found, "read these with pacs_setting instead:\n" + "\n".join(found)
+    assert not found, "read these from the host's model (__pacs_model.settings) instead:\n" + "\n".join(found)
 
 
 def test_every_setting_the_checks_read_has_its_default_in_one_place():

@@ -14,10 +14,7 @@ import threading
 
 import pytest
 import requests
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from pki import NOW, issue, make_key, pem
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 NAME = "pacs.smoke-https.test"
@@ -34,29 +31,6 @@ def _load(name, path, register=False):
 
 _load("ansible.module_utils.pacs_smoke_checks", ROOT / "roles/pacs_smoke/module_utils/pacs_smoke_checks.py", True)
 WEB = _load("pps_https_dicomweb_roundtrip", ROOT / "roles/pacs_smoke/library/dicomweb_roundtrip.py")
-NOW = datetime.datetime.now(datetime.timezone.utc)
-
-
-def _issue(subject, key, issuer, issuer_key, ca, names=()):
-    builder = (x509.CertificateBuilder()
-               .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-               .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
-               .public_key(key.public_key()).serial_number(x509.random_serial_number())
-               .not_valid_before(NOW - datetime.timedelta(days=1)).not_valid_after(NOW + datetime.timedelta(days=30))
-               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
-    if ca:
-        builder = builder.add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False),
-                                        critical=True)
-    if names:
-        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
-    return builder.sign(issuer_key, hashes.SHA256())
-
-
-def _pem(obj):
-    if isinstance(obj, x509.Certificate):
-        return obj.public_bytes(serialization.Encoding.PEM).decode()
-    return obj.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption()).decode()
 
 
 class _EchoHost(http.server.BaseHTTPRequestHandler):
@@ -75,16 +49,17 @@ class _EchoHost(http.server.BaseHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("pki")
-    ca_key, leaf_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca = _issue("smoke https test CA", ca_key, "smoke https test CA", ca_key, True)
-    leaf = _issue(NAME, leaf_key, "smoke https test CA", ca_key, False, names=[NAME])  # the name only
-    (folder / "leaf.pem").write_text(_pem(leaf) + _pem(leaf_key))
+    ca_key, leaf_key = make_key(), make_key()
+    ca = issue(ca_key, "smoke https test CA", ca=True)
+    leaf = issue(leaf_key, NAME, ca_key, "smoke https test CA", names=[NAME],  # the name only
+                 not_after=NOW + datetime.timedelta(days=30))
+    (folder / "leaf.pem").write_text(pem(leaf) + pem(leaf_key))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _EchoHost)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(str(folder / "leaf.pem"))
     httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield {"url": "https://127.0.0.1:%d" % httpd.server_address[1], "ca_pem": _pem(ca), "folder": folder}
+    yield {"url": "https://127.0.0.1:%d" % httpd.server_address[1], "ca_pem": pem(ca), "folder": folder}
     httpd.shutdown()
 
 

@@ -5,7 +5,6 @@ import importlib.util
 import json
 import os
 import socket
-import subprocess
 import sys
 import time
 
@@ -19,6 +18,7 @@ LIBRARY = os.path.join(ROOT, "roles/pacs_smoke/library")
 MODULE_UTILS = os.path.join(ROOT, "roles/pacs_smoke/module_utils")
 sys.path.insert(0, os.path.join(ROOT, "tests/smoke"))
 import pps_env  # noqa: E402  pylint: disable=wrong-import-position
+from module_run import run_module_file  # noqa: E402
 
 
 def load(name, directory=LIBRARY, as_name=None):
@@ -39,20 +39,9 @@ OUT, WEB, WRITE = load("orthanc_modality_echo"), load("dicomweb_roundtrip"), loa
 
 
 def run_module(name, args, check_mode=False):
-    """Run a module as Ansible does (JSON args on stdin) and return its JSON answer."""
-    payload = dict(args, _ansible_check_mode=check_mode)
-    # Like AnsiballZ: the role's module_utils file is importable as ansible.module_utils.*.
-    bootstrap = ("import importlib.util, runpy, sys; "
-                 "spec = importlib.util.spec_from_file_location(sys.argv[1], sys.argv[2]); "
-                 "mod = sys.modules[sys.argv[1]] = importlib.util.module_from_spec(spec); "
-                 "spec.loader.exec_module(mod); "
-                 "sys.argv = sys.argv[3:]; "
-                 "runpy.run_path(sys.argv[0], run_name='__main__')")
-    proc = subprocess.run([sys.executable, "-c", bootstrap, SHARED_NAME,
-                           os.path.join(MODULE_UTILS, "pacs_smoke_checks.py"), os.path.join(LIBRARY, name + ".py")],
-                          input=json.dumps({"ANSIBLE_MODULE_ARGS": payload}),
-                          capture_output=True, text=True, timeout=60, check=False)
-    return json.loads(proc.stdout)
+    """Run a module as Ansible does and return its JSON answer."""
+    return run_module_file(os.path.join(LIBRARY, name + ".py"), args, check=check_mode,
+                           module_utils={"pacs_smoke_checks": os.path.join(MODULE_UTILS, "pacs_smoke_checks.py")})
 
 
 @pytest.fixture(scope="session")

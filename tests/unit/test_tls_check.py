@@ -7,21 +7,15 @@ committed key); plain HTTP servers answer redirects or content.
 import datetime
 import http.server
 import importlib.util
-import ipaddress
-import json
 import pathlib
 import socket
 import ssl
-import subprocess
-import sys
 import threading
 import warnings
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from module_run import run_module_file
+from pki import issue, make_key, pem
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 MODULE_PATH = ROOT / "roles" / "pacs_smoke" / "library" / "tls_check.py"
@@ -30,56 +24,30 @@ TLS = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(TLS)
 
 NOW = datetime.datetime.now(datetime.timezone.utc)
-DAY = datetime.timedelta(days=1)
 NAME = "pacs.tls-check.test"
 
 
-def _key():
-    return ec.generate_private_key(ec.SECP256R1())
-
-
 def _certificate(key, subject, issuer_key, issuer=None, ca=False, days=90, names=()):
-    builder = (x509.CertificateBuilder()
-               .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-               .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer or subject)]))
-               .public_key(key.public_key())
-               .serial_number(x509.random_serial_number())
-               .not_valid_before(NOW - DAY)
-               .not_valid_after(NOW + datetime.timedelta(days=days, hours=12))
-               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
-    if ca:
-        builder = builder.add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False),
-                                        critical=True)
-    if names:
-        builder = builder.add_extension(x509.SubjectAlternativeName(
-            [x509.DNSName(n) if not n[0].isdigit() else x509.IPAddress(ipaddress.ip_address(n)) for n in names]),
-            critical=False)
-    return builder.sign(issuer_key, hashes.SHA256())
-
-
-def _pem(obj):
-    if isinstance(obj, x509.Certificate):
-        return obj.public_bytes(serialization.Encoding.PEM).decode()
-    return obj.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption()).decode()
+    return issue(key, subject, issuer_key, issuer, ca=ca, names=list(names) or None,
+                 not_after=NOW + datetime.timedelta(days=days, hours=12))
 
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory):
     folder = tmp_path_factory.mktemp("pki")
-    ca_key = _key()
+    ca_key = make_key()
     ca = _certificate(ca_key, "tls_check test CA", ca_key, ca=True, days=365)
-    (folder / "ca.crt").write_text(_pem(ca))
-    other_key = _key()
-    (folder / "other-ca.crt").write_text(_pem(_certificate(other_key, "another CA", other_key, ca=True)))
+    (folder / "ca.crt").write_text(pem(ca))
+    other_key = make_key()
+    (folder / "other-ca.crt").write_text(pem(_certificate(other_key, "another CA", other_key, ca=True)))
 
     def leaf(label, days=90, names=(NAME, "127.0.0.1")):
-        key = _key()
+        key = make_key()
         cert = _certificate(key, NAME, ca_key, "tls_check test CA", days=days, names=names)
-        (folder / f"{label}.pem").write_text(_pem(cert) + _pem(key))
+        (folder / f"{label}.pem").write_text(pem(cert) + pem(key))
         return str(folder / f"{label}.pem")
 
-    return {"dir": folder, "ca_file": str(folder / "ca.crt"), "ca_pem": _pem(ca),
+    return {"dir": folder, "ca_file": str(folder / "ca.crt"), "ca_pem": pem(ca),
             "other_ca": str(folder / "other-ca.crt"), "leaf": leaf}
 
 
@@ -282,10 +250,7 @@ def test_unreachable_endpoint_fails_not_crashes(pki):
 
 
 def _run_module(args, check_mode=False):
-    payload = json.dumps({"ANSIBLE_MODULE_ARGS": dict(args, _ansible_check_mode=check_mode)})
-    run = subprocess.run([sys.executable, str(MODULE_PATH)], input=payload, capture_output=True, text=True,
-                         timeout=60, check=False)
-    return json.loads(run.stdout)
+    return run_module_file(MODULE_PATH, args, check=check_mode)
 
 
 def test_as_an_ansible_module(pki, server):

@@ -118,6 +118,35 @@ def test_a_dicomweb_name_means_one_url():
                             "server name means one server in a hospital"]
 
 
+def _front_door(**pacs2):
+    data = copy.deepcopy(GOOD)
+    data["pacs2"].update({"pacs_https_enabled": True, "pacs_https_server_name": "pacs2.hospital.example"}, **pacs2)
+    return data
+
+
+@pytest.mark.parametrize("variable, url, fix", [
+    ("orthanc_peers", "http://10.1.0.11:8042/", "https://pacs2.hospital.example/"),
+    ("orthanc_peers", "http://pacs2.hospital.example/", "https://pacs2.hospital.example/"),
+    ("orthanc_dicomweb_servers", "http://10.1.0.11:8042/dicom-web/", "https://pacs2.hospital.example/dicom-web/"),
+])
+def test_a_plain_http_url_to_a_host_behind_its_front_door_is_refused_with_the_https_url(variable, url, fix):
+    data = _front_door()
+    data["pacs1"][variable] = [{"name": "pacs2", "url": url}]
+    assert ERRORS(data) == ["pacs1 %s[pacs2].url: %s is Orthanc host pacs2, which answers only through its HTTPS "
+                            "front door (pacs_https_enabled); use %s" % (variable, url, fix)]
+
+
+def test_the_front_door_url_and_hosts_without_one_are_kept():
+    data = _front_door(pacs_https_port=8443)
+    data["pacs1"]["orthanc_peers"] = [{"name": "pacs2", "url": "https://pacs2.hospital.example:8443/"},
+                                      {"name": "other", "url": "http://10.1.0.99:8042/"}]
+    data["pacs2"]["orthanc_peers"] = [{"name": "self", "url": "http://127.0.0.1:8042/"}]
+    assert ERRORS(data) == []
+    plain = copy.deepcopy(GOOD)
+    plain["pacs1"]["orthanc_peers"] = [{"name": "pacs2", "url": "http://10.1.0.11:8042/"}]
+    assert ERRORS(plain) == []
+
+
 def test_every_problem_is_reported_at_once():
     data = hospital(pacs2__orthanc_dicom_aet="PACS1", pacs2__ansible_host="10.1.0.10",
                     pacs2__orthanc_dicomweb_servers=[{"name": "ai", "url": "https://x.example.org/"}])

@@ -4,7 +4,6 @@ XNAT double on loopback."""
 import json
 import os
 import socket
-import subprocess
 import sys
 
 import pytest
@@ -14,6 +13,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 MODULE = os.path.join(ROOT, "roles", "xnat_dqr", "library", "xnat_dqr.py")
 sys.path.insert(0, os.path.join(ROOT, "tests", "xnat_double"))
 import doublectl  # noqa: E402
+from module_run import run_module_file  # noqa: E402
 
 WINDOWS = [
     {"dayOfWeek": "MONDAY", "availabilityStart": "19:00", "availabilityEnd": "00:00", "threads": 2,
@@ -41,17 +41,7 @@ def args_for(double, **changes):
 
 
 def run(args, check=False, tmp_path=None):
-    payload = dict(args)
-    if check:
-        payload["_ansible_check_mode"] = True
-    path = os.path.join(str(tmp_path), "args.json")
-    with open(path, "w", encoding="utf-8") as handle:
-        json.dump({"ANSIBLE_MODULE_ARGS": payload}, handle)
-    proc = subprocess.run([sys.executable, MODULE, path], capture_output=True, text=True, timeout=60)
-    try:
-        return json.loads(proc.stdout)
-    except ValueError:
-        raise AssertionError("module output is not JSON: %s %s" % (proc.stdout, proc.stderr)) from None
+    return run_module_file(MODULE, args, tmp_path, check=check)
 
 
 def admin_get(double, path):

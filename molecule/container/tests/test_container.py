@@ -112,7 +112,9 @@ def test_the_generator_wrote_tmp_orthanc_json_with_the_image_defaults(container)
     assert generated["Gdcm"]["Throttling"] == 4
     assert generated["DicomWeb"]["Enable"] is True
     links = container.exec_run(["ls", "/usr/share/orthanc/plugins"]).output.decode().split()
-    assert sorted(links) == ["libOrthancDicomWeb.so", "libOrthancExplorer2.so", "libOrthancGdcm.so"]
+    # Python: the scenario's orthanc_python_scripts render PythonScript (test_python_container.py).
+    assert sorted(links) == ["libOrthancDicomWeb.so", "libOrthancExplorer2.so", "libOrthancGdcm.so",
+                             "libOrthancPython.so"]
 
 
 def test_login_with_the_password_works_and_nothing_near_it_does():

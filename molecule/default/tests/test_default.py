@@ -87,19 +87,23 @@ def test_config_files_owned_and_private(host, hostvars):
 def test_package_json_files_kept_empty(host):
     """Orthanc reads every *.json there: the packages' files stay, holding only {}."""
     names = host.check_output("ls /etc/orthanc").split()
+    # python.json: orthanc-python's, installed for the scenario's orthanc_python_scripts.
     assert sorted(n for n in names if n.endswith(".json")) == [
-        "credentials.json", "dicomweb.json", "orthanc.json", "serve-folders.json", "worklists.json"]
-    for name in ("credentials.json", "dicomweb.json", "serve-folders.json", "worklists.json"):
+        "credentials.json", "dicomweb.json", "orthanc.json", "python.json", "serve-folders.json", "worklists.json"]
+    for name in ("credentials.json", "dicomweb.json", "python.json", "serve-folders.json", "worklists.json"):
         assert host.file(f"/etc/orthanc/{name}").content_string == "{}\n", name
 
 
 def test_package_reinstall_keeps_dpkg_and_orthanc_healthy(host):
-    """An upgrade or reinstall of the packages must still work on a converged host."""
+    """A reinstall of the packages must still work on a converged host (the real upgrades,
+    1.10.1 to 1.12.7 and package to container on the same storage: molecule/upgrade)."""
     run = host.run("DEBIAN_FRONTEND=noninteractive apt-get install -y --reinstall "
-                   "-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold orthanc orthanc-dicomweb")
+                   "-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "
+                   "orthanc orthanc-dicomweb orthanc-python")
     assert run.rc == 0, run.stdout + run.stderr
     assert host.run("dpkg --audit").stdout.strip() == ""
     assert host.file("/etc/orthanc/credentials.json").content_string == "{}\n"
+    assert host.file("/etc/orthanc/python.json").content_string == "{}\n"
     assert host.service("orthanc").is_running
 
 
@@ -127,7 +131,8 @@ def test_rendered_config_matches_inventory(config, hostvars):
     assert config["DicomWeb"]["Servers"][server["name"]]["Url"] == server["url"]
     assert config["DicomWeb"]["Servers"][server["name"]]["Password"] == server["password"]
     assert config["DicomWeb"]["Enable"] is True and config["DicomWeb"]["Root"] == "/dicom-web/"
-    assert config["Plugins"] == ["/usr/share/orthanc/plugins/libOrthancDicomWeb.so"]
+    assert config["Plugins"] == ["/usr/share/orthanc/plugins/libOrthancDicomWeb.so",
+                                 "/usr/share/orthanc/plugins/libOrthancPython.so"]
     # orthanc_extra_config is merged last
     assert config["HttpTimeout"] == 20 and config["Worklists"] == {"Enable": False}
 

@@ -2,7 +2,9 @@
 (chain, expiry, TLS 1.1 refused, plain HTTP redirected, Orthanc's port closed by the
 firewall) and the DICOMweb checks run over HTTPS. Then nginx serves a certificate 20 days
 from expiry (made by make_test_pki.py) and the smoke, run again, shows the expiry warning
-in an amber cell without failing the run."""
+in an amber cell without failing the run; with the inventory's failure threshold above its
+days left (pacs_smoke_tls_expiry_fail_days), the same certificate turns the cell red and
+fails the run."""
 
 import base64
 import json
@@ -89,16 +91,21 @@ def expiring_certificate(host):
         assert _days_served() == 89
 
 
-def test_a_certificate_near_expiry_turns_its_cell_amber(expiring_certificate, tmp_path):  # pylint: disable=unused-argument
+def _smoke(tmp_path, name, *extra):
+    """playbooks/smoke.yml on the PACS, its report in tmp_path/<name>; (return code, output)."""
     env = dict(os.environ)
     env.setdefault("ANSIBLE_CONFIG", str(EPHEMERAL / "ansible.cfg"))
     run = subprocess.run(
         [str(PROJECT / ".venv" / "bin" / "ansible-playbook"), "-i", str(EPHEMERAL / "inventory"),
          str(PROJECT / "playbooks" / "smoke.yml"), "--limit", "pp-https-pacs",
-         "-e", f"pacs_smoke_report_dir={tmp_path}", "-e", "pacs_smoke_inventory_name=expiring"],
+         "-e", f"pacs_smoke_report_dir={tmp_path}", "-e", f"pacs_smoke_inventory_name={name}", *extra],
         cwd=SCENARIO, env=env, capture_output=True, text=True, timeout=300, check=False)
-    output = run.stdout + run.stderr
-    assert run.returncode == 0, output  # a warning does not fail the run
+    return run.returncode, run.stdout + run.stderr
+
+
+def test_a_certificate_near_expiry_turns_its_cell_amber_then_red(expiring_certificate, tmp_path):  # pylint: disable=unused-argument
+    returncode, output = _smoke(tmp_path, "expiring")
+    assert returncode == 0, output  # a warning does not fail the run
     results, data, html = _report(tmp_path / "expiring" / "latest")
     expiry = results[(LINK, "expiry")]
     assert expiry["status"] == "warn" and expiry["days_left"] == 19, expiry
@@ -110,3 +117,14 @@ def test_a_certificate_near_expiry_turns_its_cell_amber(expiring_certificate, tm
     # The hospital index marks the link with the warning colour too.
     index = (tmp_path / "expiring" / "index.html").read_text()
     assert re.search(r'<tr data-link="%s">.*?<span class="badge warn">warn</span>' % re.escape(LINK), index, re.S)
+
+    # The inventory's own threshold: 19 days left is below 20, a failure, in red, and the run fails.
+    returncode, output = _smoke(tmp_path, "expired-soon", "-e", "pacs_smoke_tls_expiry_fail_days=20")
+    assert returncode != 0, output
+    results, data, html = _report(tmp_path / "expired-soon" / "latest")
+    expiry = results[(LINK, "expiry")]
+    assert expiry["status"] == "fail" and expiry["days_left"] == 19, expiry
+    assert expiry["error"] == "expires in 19 days, below the limit of 20"
+    assert _cell_class(html, LINK, "expiry") == "fail"
+    assert "td.fail { background: #f4b4b4; }" in html  # red
+    assert data["counts"]["fail"] == 1 and results[(LINK, "chain")]["status"] == "pass"

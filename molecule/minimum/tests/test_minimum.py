@@ -188,6 +188,15 @@ def test_smoke_report_is_green(hospital):
     assert [r for r in results if r["status"] == "fail"] == []
 
 
+def test_the_pacs_runs_the_debian_release_asked_for_and_its_orthanc(hospital):
+    """make test runs this scenario on Debian 12 and again on Debian 13 (MINIMUM_PACS_IMAGE)."""
+    release = "13" if "debian13" in os.environ.get("MINIMUM_PACS_IMAGE", "") else "12"
+    pacs = docker_host("pp-min-pacs")
+    assert pacs.file("/etc/debian_version").content_string.startswith(release)
+    version = pacs.check_output("dpkg-query -W -f '${Version}' orthanc")
+    assert version.startswith({"12": "1.10.1", "13": "1.12.7"}[release]), version
+
+
 def test_the_ct_stores_into_the_pacs(hospital, tmp_path):
     """A real C-STORE from the CT's host, as CT1, through the firewall."""
     from pydicom import dcmread

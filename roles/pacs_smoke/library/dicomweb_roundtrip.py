@@ -137,15 +137,14 @@ patient_id:
 import contextlib
 import datetime
 import io
-import os
 import tempfile
 import time
 import traceback
-from urllib.parse import urlsplit
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.pacs_smoke_checks import (  # noqa: F401  build_instance is part of this module's API
-    build_instance, count_failed, elapsed, new_result, run_concurrently, skipped_result)
+    basic_auth, build_instance, count_failed, elapsed, host_header, make_session, new_result, run_concurrently,
+    skipped_result, write_ca_file)
 
 RUN_STAMP = "%Y%m%dT%H%M%SZ"  # how the role stamps run_id (then "-" and a host hash)
 LEFTOVER_GRACE = 600  # seconds: test studies of runs this close may still be in use
@@ -155,24 +154,8 @@ try:
     import requests
     from dicomweb_client.api import DICOMwebClient
     from pydicom.filereader import dcmread
-    from requests.adapters import HTTPAdapter
 except ImportError:  # pragma: no cover - reported through fail_json
     IMPORT_ERROR = traceback.format_exc()
-    HTTPAdapter = object
-
-
-class NamedHostAdapter(HTTPAdapter):
-    """Connects to the URL's host (an address) but checks the TLS certificate for, and
-    sends as SNI, the name users use (urllib3's server_hostname and assert_hostname)."""
-
-    def __init__(self, server_name, **kwargs):
-        self.server_name = server_name
-        super().__init__(**kwargs)
-
-    def init_poolmanager(self, *args, **kwargs):  # pylint: disable=arguments-differ
-        kwargs["server_hostname"] = self.server_name
-        kwargs["assert_hostname"] = self.server_name
-        super().init_poolmanager(*args, **kwargs)
 
 
 class StepError(Exception):
@@ -210,45 +193,6 @@ def make_client(root, session, timeout):
     client = DICOMwebClient(url=root.rstrip("/"), session=session, timeout=timeout)
     client.set_http_retry_params(retry=False)
     return client
-
-
-def host_header(url, server_name):
-    """The Host header a client that resolved `server_name` sends for `url` (its port kept
-    unless it is the scheme's default)."""
-    parts = urlsplit(url)
-    default = {"http": 80, "https": 443}.get(parts.scheme)
-    return server_name if parts.port in (None, default) else "%s:%d" % (server_name, parts.port)
-
-
-def write_ca_file(ca_pem, folder):
-    """Write the CA PEM text to a file in `folder` and return its path (requests verifies with a file)."""
-    path = os.path.join(folder, "ca.pem")
-    with open(path, "w", encoding="ascii") as handle:
-        handle.write(ca_pem.strip() + "\n")
-    return path
-
-
-def basic_auth(username, password):
-    """HTTP Basic credentials as UTF-8 bytes (requests would send a str in Latin-1, and a
-    password with a character outside Latin-1 could not be sent at all), or None."""
-    if username is None:
-        return None
-    return (str(username).encode("utf-8"), str(password or "").encode("utf-8"))
-
-
-def make_session(params, auth, ca_file=None):
-    """A requests session for the roundtrip: `auth`, certificate verification with `ca_file`
-    (or the trust store, or none when validate_certs is false), and with server_name the
-    connection to the URL's address verified for that name, which goes in the Host header."""
-    session = requests.Session()
-    if ca_file:
-        session.trust_env = False  # REQUESTS_CA_BUNDLE would replace the CA given
-    session.auth = auth
-    session.verify = (ca_file or True) if params["validate_certs"] else False
-    if params.get("server_name"):
-        session.mount("https://", NamedHostAdapter(params["server_name"]))
-        session.headers["Host"] = host_header(params["url"], params["server_name"])
-    return session
 
 
 class Roundtrip:

@@ -48,6 +48,16 @@ options:
     description: Verify Orthanc's TLS certificate.
     type: bool
     default: true
+  ca_pem:
+    description: >-
+      PEM text of the CA that verifies the certificate of Orthanc's HTTPS front door; without
+      it the trust store of the host running this module.
+    type: str
+  server_name:
+    description: >-
+      The name users reach the front door at: the connection goes to O(url)'s address, the
+      certificate is verified for this name, which is sent as SNI and in the Host header.
+    type: str
   timeout:
     description: Seconds per plain HTTP request.
     type: float
@@ -158,12 +168,14 @@ study_uid:
   type: str
 """
 
+import tempfile
 import time
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.pacs_smoke_checks import (
-    build_instance, count_failed, elapsed, new_result, run_concurrently, skipped_result)
+    basic_auth, build_instance, count_failed, elapsed, make_session, new_result, run_concurrently, skipped_result,
+    write_ca_file)
 
 IMPORT_ERROR = None
 try:
@@ -285,12 +297,11 @@ class Xnat:
 class XnatSmoke:
     """The test study in Orthanc and the checks of every XNAT."""
 
-    def __init__(self, params):
+    def __init__(self, params, ca_file=None):
         self.params = params
         self.base = params["url"].rstrip("/")
-        self.orthanc = requests.Session()
-        self.orthanc.auth = (params["username"], params["password"])
-        self.orthanc.verify = params["validate_certs"]
+        # Orthanc's REST API, through the HTTPS front door when there is one.
+        self.orthanc = make_session(params, basic_auth(params["username"], params["password"]), ca_file)
         patient_id = "%s-%s" % (params["patient_id_prefix"], params["run_id"])
         self.payload, self.uids, _pixels = build_instance(params["patient_name"], patient_id)
         self.study_id = None
@@ -436,6 +447,8 @@ def main():
             username=dict(type="str", required=True),
             password=dict(type="str", required=True, no_log=True),
             validate_certs=dict(type="bool", default=True),
+            ca_pem=dict(type="str"),
+            server_name=dict(type="str"),
             timeout=dict(type="float", default=3.0),
             wait=dict(type="float", default=60.0),
             run_id=dict(type="str", required=True),
@@ -465,8 +478,9 @@ def main():
     if module.check_mode:
         module.exit_json(changed=False, results=skipped(params, "check mode: nothing sent"), failed_count=0,
                          study_uid="")
-    smoke = XnatSmoke(params)
-    results = smoke.run()
+    with tempfile.TemporaryDirectory(prefix="pp-xnat-smoke-") as folder:
+        smoke = XnatSmoke(params, write_ca_file(params["ca_pem"], folder) if params.get("ca_pem") else None)
+        results = smoke.run()
     # Test data was written and deleted again: nothing changed.
     module.exit_json(changed=False, results=results, study_uid=smoke.uids["study"], failed_count=count_failed(results))
 

@@ -1,12 +1,13 @@
 # -*- coding: utf-8 -*-
 """Shared parts of the pacs_smoke modules: result records, running checks concurrently,
-and the DICOM association check (reachability, A-ASSOCIATE-RJ mapping, verdict).
+the DICOM association check (reachability, A-ASSOCIATE-RJ mapping, verdict) and the HTTP
+session to Orthanc, through the HTTPS front door when there is one.
 
 Imported by the modules as ``from ansible.module_utils.pacs_smoke_checks import ...``;
 Ansible ships this role-level module_utils file with each module. Only the Python
 standard library is imported at the top, so orthanc_modality_echo keeps needing
 nothing else; pynetdicom is imported when an association is made, pydicom when the
-synthetic test instance is built.
+synthetic test instance is built, requests when an HTTP session is made.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import os
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlsplit
 
 # A-ASSOCIATE-RJ diagnostics (PS3.8 table 9-21) for result source "service-user".
 REJECT_DIAGNOSTICS = {
@@ -232,3 +234,63 @@ def build_instance(patient_name, patient_id):
     ds.save_as(buf, enforce_file_format=True)
     uids = {"study": ds.StudyInstanceUID, "series": ds.SeriesInstanceUID, "instance": ds.SOPInstanceUID}
     return buf.getvalue(), uids, pixels
+
+
+# --- the HTTP session to Orthanc (requests is imported when a session is made) -----------
+
+def host_header(url, server_name):
+    """The Host header a client that resolved `server_name` sends for `url` (its port kept
+    unless it is the scheme's default)."""
+    parts = urlsplit(url)
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    return server_name if parts.port in (None, default) else "%s:%d" % (server_name, parts.port)
+
+
+def write_ca_file(ca_pem, folder):
+    """Write the CA PEM text to a file in `folder` and return its path (requests verifies with a file)."""
+    path = os.path.join(folder, "ca.pem")
+    with open(path, "w", encoding="ascii") as handle:
+        handle.write(ca_pem.strip() + "\n")
+    return path
+
+
+def basic_auth(username, password):
+    """HTTP Basic credentials as UTF-8 bytes (requests would send a str in Latin-1, and a
+    password with a character outside Latin-1 could not be sent at all), or None."""
+    if username is None:
+        return None
+    return (str(username).encode("utf-8"), str(password or "").encode("utf-8"))
+
+
+def named_host_adapter(server_name):
+    """A requests adapter that connects to the URL's host (an address) but checks the TLS
+    certificate for, and sends as SNI, the name users use (urllib3's server_hostname and
+    assert_hostname)."""
+    from requests.adapters import HTTPAdapter  # pylint: disable=import-outside-toplevel
+
+    class NamedHostAdapter(HTTPAdapter):
+        """HTTPAdapter whose connections are verified for server_name."""
+
+        def init_poolmanager(self, *args, **kwargs):  # pylint: disable=arguments-differ
+            kwargs["server_hostname"] = server_name
+            kwargs["assert_hostname"] = server_name
+            super().init_poolmanager(*args, **kwargs)
+
+    return NamedHostAdapter()
+
+
+def make_session(params, auth, ca_file=None):
+    """A requests session to params["url"]: `auth`, certificate verification with `ca_file`
+    (or the trust store, or none when params["validate_certs"] is false), and with
+    params["server_name"] the connection to the URL's address verified for that name, which
+    goes in the Host header."""
+    import requests  # pylint: disable=import-outside-toplevel
+    session = requests.Session()
+    if ca_file:
+        session.trust_env = False  # REQUESTS_CA_BUNDLE would replace the CA given
+    session.auth = auth
+    session.verify = (ca_file or True) if params["validate_certs"] else False
+    if params.get("server_name"):
+        session.mount("https://", named_host_adapter(params["server_name"]))
+        session.headers["Host"] = host_header(params["url"], params["server_name"])
+    return session

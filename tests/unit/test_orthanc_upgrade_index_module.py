@@ -1,0 +1,211 @@
+"""The orthanc_upgrade_index module (roles/orthanc/library): its functions, and the module as
+Ansible runs it on an index written by a real Orthanc 1.10.1 (local/orthanc:1.10.1, container
+names start with pp-unit-upgrade-) holding a real DICOM file sent through its REST API."""
+
+import datetime
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import time
+import urllib.request
+import uuid
+
+import pytest
+from module_run import run_module_file
+from pydicom.data import get_testdata_file
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MODULE = os.path.join(ROOT, "roles", "orthanc", "library", "orthanc_upgrade_index.py")
+_SPEC = importlib.util.spec_from_file_location("orthanc_upgrade_index", MODULE)
+UPGRADE = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(UPGRADE)
+IMAGE = "local/orthanc:1.10.1"
+
+
+def test_backup_name_is_dated_and_file_safe():
+    now = datetime.datetime(2026, 12, 1, 4, 5, 6, tzinfo=datetime.timezone.utc)
+    assert UPGRADE.backup_name("package 1.10.1/x", now) == "orthanc-index-package_1.10.1_x-20261201T040506Z"
+    assert UPGRADE.backup_name("", now) == "orthanc-index-index-20261201T040506Z"
+
+
+def test_inside_resolves_paths():
+    assert UPGRADE.inside("/var/lib/orthanc/db-v6/backup", "/var/lib/orthanc/db-v6")
+    assert UPGRADE.inside("/var/lib/orthanc/db-v6", "/var/lib/orthanc/db-v6/")
+    assert not UPGRADE.inside("/var/lib/orthanc/db-v6-backups", "/var/lib/orthanc/db-v6")
+
+
+def test_space_problem_names_place_and_sizes():
+    assert UPGRADE.space_problem(10, 10, "/srv") is None
+    assert UPGRADE.space_problem(11, 10, "/srv") == \
+        "not enough space for the index backup in /srv: 10 bytes free, 11 needed"
+
+
+def test_missing_storage_inspects_as_empty(tmp_path):
+    answer = UPGRADE.inspect(str(tmp_path / "none"), str(tmp_path / "none"))
+    assert answer["exists"] is False and answer["counts"] == UPGRADE.empty_counts() and answer["storage_owner"] is None
+
+
+def test_marker_that_is_not_an_object_is_ignored(tmp_path):
+    (tmp_path / UPGRADE.MARKER).write_text("[1]", encoding="utf-8")
+    assert UPGRADE.read_marker(str(tmp_path)) is None
+    (tmp_path / UPGRADE.MARKER).write_text('{"method": "package"}', encoding="utf-8")
+    assert UPGRADE.read_marker(str(tmp_path)) == {"method": "package"}
+
+
+def docker(*args):
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def request(url, data=None):
+    with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=10) as answer:
+        return json.loads(answer.read())
+
+
+@pytest.fixture(scope="module")
+def real_index(tmp_path_factory):
+    """A storage folder written by a real Orthanc 1.10.1 holding CT_small.dcm, Orthanc stopped."""
+    if shutil.which("docker") is None:
+        pytest.skip("docker is not available")
+    base = tmp_path_factory.mktemp("upgrade")
+    (base / "db").mkdir()
+    (base / "etc").mkdir()
+    (base / "etc" / "orthanc.json").write_text(json.dumps(
+        {"StorageDirectory": "/var/lib/orthanc/db", "RemoteAccessAllowed": True,
+         "AuthenticationEnabled": False}), encoding="utf-8")
+    name = "pp-unit-upgrade-%s" % uuid.uuid4().hex[:6]
+    docker("run", "-d", "--name", name, "-v", "%s:/var/lib/orthanc/db" % (base / "db"),
+           "-v", "%s:/etc/orthanc:ro" % (base / "etc"), IMAGE)
+    try:
+        address = docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name)
+        url = "http://%s:8042" % address
+        for _ in range(60):
+            try:
+                request(url + "/system")
+                break
+            except OSError:
+                time.sleep(0.5)
+        with open(get_testdata_file("CT_small.dcm"), "rb") as handle:
+            request(url + "/instances", handle.read())
+        statistics = request(url + "/statistics")
+        running = UPGRADE.inspect(str(base / "db"), str(base / "db"))
+        docker("stop", name)
+    finally:
+        subprocess.run(["docker", "rm", "-f", "-v", name], capture_output=True, check=False)
+    return base, statistics, running
+
+
+def sha256(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_running_orthanc_keeps_its_index_locked(real_index):
+    _, _, running = real_index
+    assert running["exists"] is True and running["counts"] is None and "locked" in running["error"]
+
+
+def test_inspect_counts_what_orthanc_counts(real_index, tmp_path):
+    base, statistics, _ = real_index
+    answer = run_module_file(MODULE, {"storage": str(base / "db")}, tmp_path)
+    assert answer["changed"] is False and answer["schema"] == 6 and answer["error"] is None
+    assert answer["counts"] == {k: statistics[k] for k in UPGRADE.LEVELS.values()} == \
+        {"CountPatients": 1, "CountStudies": 1, "CountSeries": 1, "CountInstances": 1}
+
+
+def test_backup_inside_the_storage_is_refused(real_index, tmp_path):
+    base, _, _ = real_index
+    answer = run_module_file(MODULE, {"action": "backup", "storage": str(base / "db"),
+                                      "backup_root": str(base / "db" / "backups")}, tmp_path)
+    assert answer["failed"] is True and "lies inside the storage" in answer["msg"]
+    assert not (base / "db" / "backups").exists()
+
+
+def test_backup_then_restore_gives_back_the_same_index(real_index, tmp_path):
+    base, _, _ = real_index
+    storage = tmp_path / "db"
+    shutil.copytree(base / "db", storage)
+    (storage / UPGRADE.MARKER).write_text('{"method": "package", "version": "1.10.1"}', encoding="utf-8")
+    before = run_module_file(MODULE, {"storage": str(storage)}, tmp_path)
+    check = run_module_file(MODULE, {"action": "backup", "storage": str(storage), "backup_root": str(tmp_path),
+                                     "label": "package-1.10.1"}, tmp_path, check=True)
+    assert check["changed"] is True and not os.path.exists(check["path"])
+    backup = run_module_file(MODULE, {"action": "backup", "storage": str(storage), "backup_root": str(tmp_path),
+                                      "label": "package-1.10.1"}, tmp_path)
+    assert backup["changed"] is True and os.path.basename(backup["path"]).startswith("orthanc-index-package-1.10.1-")
+    # Ansible fills `owner` with a user name when `path` is returned: the numeric owner has its own key.
+    assert backup["storage_owner"] == {"uid": os.stat(storage).st_uid, "gid": os.stat(storage).st_gid}
+    copied = run_module_file(MODULE, {"storage": backup["path"]}, tmp_path)
+    assert copied["counts"] == before["counts"] and copied["schema"] == 6
+    assert copied["marker"] == {"method": "package", "version": "1.10.1"}
+    # What a failed new version may leave behind: another index and marker.
+    (storage / "index").write_bytes(b"broken")
+    (storage / UPGRADE.MARKER).write_text('{"method": "container"}', encoding="utf-8")
+    restored = run_module_file(MODULE, {"action": "restore", "storage": str(storage),
+                                        "backup": backup["path"]}, tmp_path)
+    assert restored["changed"] is True and restored["counts"] == before["counts"]
+    assert restored["marker"] == {"method": "package", "version": "1.10.1"}
+    assert sha256(storage / "index") == sha256(tmp_path / os.path.basename(backup["path"]) / "index")
+
+
+def test_backup_refuses_without_an_index(tmp_path):
+    (tmp_path / "db").mkdir()
+    answer = run_module_file(MODULE, {"action": "backup", "storage": str(tmp_path / "db"),
+                                      "backup_root": str(tmp_path)}, tmp_path)
+    assert answer["failed"] is True and "no readable index" in answer["msg"]
+
+
+def test_chown_reports_and_changes_owners(real_index, tmp_path):
+    base, _, _ = real_index
+    storage = tmp_path / "db"
+    shutil.copytree(base / "db", storage)
+    if os.geteuid() != 0:
+        pytest.skip("chown needs root")
+    args = {"action": "chown", "storage": str(storage), "owner": 999, "group": 999}
+    check = run_module_file(MODULE, args, tmp_path, check=True)
+    assert check["changed"] is True and check["entries"] > 2 and os.stat(storage / "index").st_uid == 0
+    done = run_module_file(MODULE, args, tmp_path)
+    assert done["entries"] == check["entries"]
+    assert {(os.stat(os.path.join(d, n)).st_uid, os.stat(os.path.join(d, n)).st_gid)
+            for d, _, files in os.walk(storage) for n in files} == {(999, 999)}
+    assert run_module_file(MODULE, args, tmp_path)["changed"] is False
+
+
+@pytest.mark.parametrize("debian, upstream", [("1.10.1+dfsg-2", "1.10.1"), ("1:1.12.7+dfsg-1~bpo12+1", "1.12.7"),
+                                              ("1.12.7-1", "1.12.7"), ("", "")])
+def test_upstream_version(debian, upstream):
+    assert UPGRADE.upstream_version(debian) == upstream
+
+
+IMAGE_REF = "orthancteam/orthanc:26.8.1"
+
+
+@pytest.mark.parametrize("marker, method, package, running, expected", [
+    # No marker: the package installed already, or the container running this image already.
+    (None, "package", "1.10.1+dfsg-2", "", True),
+    (None, "package", "", "", False),                      # a new host on an old disk
+    (None, "container", "", IMAGE_REF, True),
+    (None, "container", "", "orthancteam/orthanc:24.12.1", False),
+    (None, "container", "1.10.1+dfsg-2", "", False),       # package to container
+    # A marker: the same method and upstream version (a Debian point release is no upgrade).
+    ({"method": "package", "version": "1.12.7"}, "package", "1.12.7+dfsg-1+deb13u1", "", True),
+    ({"method": "package", "version": "1.10.1"}, "package", "1.12.7+dfsg-1", "", False),
+    ({"method": "package", "version": "1.12.7"}, "package", "", "", False),
+    ({"method": "package", "version": "1.12.7"}, "container", "1.12.7+dfsg-1", IMAGE_REF, False),
+    ({"method": "container", "image": IMAGE_REF}, "container", "", IMAGE_REF, True),
+    ({"method": "container", "image": IMAGE_REF}, "package", "1.12.7+dfsg-1", "", False),
+])
+def test_ran_here(marker, method, package, running, expected):
+    assert UPGRADE.ran_here(marker, method, package, running, IMAGE_REF) is expected
+
+
+def test_inspect_answers_whether_an_upgrade_is_needed(real_index, tmp_path):
+    base, _, _ = real_index
+    storage = str(base / "db")
+    fresh = run_module_file(MODULE, {"storage": str(tmp_path / "none"), "method": "package"}, tmp_path)
+    assert fresh["upgrade_needed"] is False
+    new_host = run_module_file(MODULE, {"storage": storage, "method": "package"}, tmp_path)
+    assert new_host["upgrade_needed"] is True
+    same = run_module_file(MODULE, {"storage": storage, "package_version": "1.10.1+dfsg-2"}, tmp_path)
+    assert same["upgrade_needed"] is False
