@@ -13,8 +13,6 @@ import pathlib
 
 import pytest
 import yaml
-from ansible.parsing.dataloader import DataLoader
-from ansible.template import Templar, trust_as_template
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -23,8 +21,8 @@ from cryptography.x509.oid import NameOID
 import filter_plugins_loader  # noqa: F401  pylint: disable=unused-import
 import orthanc
 import pacs_tls
-from pacs_model import DEFAULTS
 from pacs_preflight import pacs_preflight_errors
+from role_templar import orthanc_role_value
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -251,30 +249,12 @@ def test_the_host_preflight_names_variable_item_and_problem(item):
 
 # --- roles/orthanc: what vars/main.yml renders, and the task file ---
 
-def _trusted(value):
-    if isinstance(value, str):
-        return trust_as_template(value)
-    if isinstance(value, dict):
-        return {k: _trusted(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_trusted(v) for v in value]
-    return value
-
-
-def _role_value(expression, **inventory):
-    role_vars = yaml.safe_load((ROOT / "roles" / "orthanc" / "vars" / "main.yml").read_text())
-    variables = {**DEFAULTS, "orthanc_dependent_modalities": [], "xnat_dqr_servers": [],
-                 "ansible_check_mode": False, "orthanc_index_dir": "/var/lib/orthanc/db",
-                 **_trusted(role_vars), **inventory}
-    return Templar(loader=DataLoader(), variables=variables).template(trust_as_template(expression))
-
-
 @pytest.mark.parametrize(("method", "config_dir", "seen_at"), [
     ("package", "/etc/orthanc", "/etc/orthanc"), ("package", "/srv/pacs/orthanc", "/srv/pacs/orthanc"),
     ("container", "/srv/pacs/orthanc", "/etc/orthanc")])
 def test_orthanc_json_names_the_files_where_orthanc_sees_them(item, method, config_dir, seen_at):
     """The container mounts orthanc_config_dir at /etc/orthanc: the rendered paths are the container's."""
-    config = _role_value("{{ __orthanc_config }}", orthanc_install_method=method, orthanc_config_dir=config_dir,
+    config = orthanc_role_value("{{ __orthanc_config }}", orthanc_install_method=method, orthanc_config_dir=config_dir,
                          orthanc_dicomweb_servers=[item], orthanc_peers=[dict(item, name="peer1")])
     assert config["DicomWeb"]["Servers"]["research"]["CertificateFile"] == f"{seen_at}/tls/client/dicomweb-research.crt"
     assert config["DicomWeb"]["Servers"]["research"]["CertificateKeyFile"] == f"{seen_at}/tls/client/dicomweb-research.key"

@@ -10,6 +10,7 @@ import yaml
 from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
 from pacs_model import pacs_host_model
+from role_templar import trusted
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 VARS = yaml.safe_load((ROOT / "roles" / "orthanc" / "vars" / "main.yml").read_text())
@@ -18,11 +19,11 @@ TASK = yaml.safe_load((ROOT / "roles" / "orthanc" / "tasks" / "service-container
 
 def _published(host, bind_address=""):
     """The published_ports of the container task, rendered for a host's variables."""
-    variables = {**{k: trust_as_template(v) if isinstance(v, str) else v for k, v in VARS.items()},
+    variables = {**trusted(VARS),
                  "__pacs_model": pacs_host_model(host), "orthanc_container_bind_address": bind_address,
                  "orthanc_dicom_port": 4242, "orthanc_http_port": 8042}
     task = TASK["community.docker.docker_container"]
-    variables.update({k: trust_as_template(v) for k, v in TASK.get("vars", {}).items()})
+    variables.update(trusted(TASK.get("vars", {})))
     templar = Templar(loader=DataLoader(), variables=variables)
     return [templar.template(trust_as_template(port)) for port in task["published_ports"]]
 

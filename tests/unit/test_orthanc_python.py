@@ -23,7 +23,7 @@ from ansible.template import Templar, trust_as_template
 
 import filter_plugins_loader  # noqa: F401  pylint: disable=unused-import
 from orthanc import MANAGED_KEYS, PYTHON_ENTRY, FilterModule
-from pacs_model import DEFAULTS
+from role_templar import orthanc_role_value
 
 F = FilterModule().filters()
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -128,49 +128,31 @@ def test_python_script_is_the_entry_in_the_folder_of_the_set():
 
 # --- what vars/main.yml makes of them ------------------------------------------------------
 
-def _trusted(value):
-    if isinstance(value, str):
-        return trust_as_template(value)
-    if isinstance(value, dict):
-        return {k: _trusted(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_trusted(v) for v in value]
-    return value
-
-
-def role_value(expression, **inventory):
-    role_vars = yaml.safe_load((ROOT / "roles" / "orthanc" / "vars" / "main.yml").read_text())
-    variables = {**DEFAULTS, "orthanc_dependent_modalities": [], "xnat_dqr_servers": [],
-                 "ansible_check_mode": False, "orthanc_index_dir": "/var/lib/orthanc/db",
-                 **_trusted(role_vars), **inventory}
-    return Templar(loader=DataLoader(), variables=variables).template(trust_as_template(expression))
-
-
 def test_the_package_method_installs_loads_and_names_the_plugin_only_with_scripts():
     entry = F["orthanc_python_script"]([PING], "/etc/orthanc")
-    assert "orthanc-python" in role_value("{{ __orthanc_packages }}", orthanc_python_scripts=[PING])
-    assert "/usr/share/orthanc/plugins/libOrthancPython.so" in role_value(
+    assert "orthanc-python" in orthanc_role_value("{{ __orthanc_packages }}", orthanc_python_scripts=[PING])
+    assert "/usr/share/orthanc/plugins/libOrthancPython.so" in orthanc_role_value(
         "{{ __orthanc_plugins }}", orthanc_python_scripts=[PING])
-    assert role_value("{{ __orthanc_config.PythonScript }}", orthanc_python_scripts=[PING]) == entry
-    assert role_value("{{ __orthanc_python_check }}", orthanc_python_scripts=[PING]) == "python3 -m py_compile %s"
-    assert "orthanc-python" not in role_value("{{ __orthanc_packages }}")
-    assert not any("Python" in p for p in role_value("{{ __orthanc_plugins }}"))
-    assert "PythonScript" not in role_value("{{ __orthanc_config }}")
+    assert orthanc_role_value("{{ __orthanc_config.PythonScript }}", orthanc_python_scripts=[PING]) == entry
+    assert orthanc_role_value("{{ __orthanc_python_check }}", orthanc_python_scripts=[PING]) == "python3 -m py_compile %s"
+    assert "orthanc-python" not in orthanc_role_value("{{ __orthanc_packages }}")
+    assert not any("Python" in p for p in orthanc_role_value("{{ __orthanc_plugins }}"))
+    assert "PythonScript" not in orthanc_role_value("{{ __orthanc_config }}")
     # Debian's python.json (a PythonScript of its own) is kept as {}: a key twice is fatal.
-    assert "python.json" in role_value("{{ __orthanc_package_config_files }}")
+    assert "python.json" in orthanc_role_value("{{ __orthanc_package_config_files }}")
 
 
 def test_the_container_method_names_the_script_where_the_container_sees_it():
     inventory = {"orthanc_install_method": "container", "orthanc_config_dir": "/srv/pp/etc",
                  "orthanc_python_scripts": [PING], "orthanc_container_image": "orthancteam/orthanc:26.8.1"}
-    assert role_value("{{ __orthanc_config.PythonScript }}", **inventory) == F["orthanc_python_script"](
+    assert orthanc_role_value("{{ __orthanc_config.PythonScript }}", **inventory) == F["orthanc_python_script"](
         [PING], "/etc/orthanc")
-    assert role_value("{{ __orthanc_python_entry }}", **inventory) == F["orthanc_python_script"](
+    assert orthanc_role_value("{{ __orthanc_python_entry }}", **inventory) == F["orthanc_python_script"](
         [PING], "/srv/pp/etc")
     # The image's folders stay the plugin list, so its default plugins stay on.
-    assert role_value("{{ __orthanc_config.Plugins }}", **inventory) == ["/run/orthanc/plugins",
+    assert orthanc_role_value("{{ __orthanc_config.Plugins }}", **inventory) == ["/run/orthanc/plugins",
                                                                           "/usr/share/orthanc/plugins"]
-    check = role_value("{{ __orthanc_python_check }}", **inventory)
+    check = orthanc_role_value("{{ __orthanc_python_check }}", **inventory)
     assert check.count("%s") == 1
     assert check.startswith("docker run --rm --network none --entrypoint python3 ")
     assert " orthancteam/orthanc:26.8.1 -m py_compile /tmp/check.py" in check
@@ -178,7 +160,7 @@ def test_the_container_method_names_the_script_where_the_container_sees_it():
 
 def test_the_package_check_refuses_a_syntax_error_and_accepts_a_good_script(tmp_path):
     """The validate command as the copy module runs it: on a temporary file without .py."""
-    check = role_value("{{ __orthanc_python_check }}", orthanc_python_scripts=[PING])
+    check = orthanc_role_value("{{ __orthanc_python_check }}", orthanc_python_scripts=[PING])
     good, bad = tmp_path / "good", tmp_path / "bad"
     good.write_text("def f(x):\n    return x\n")
     bad.write_text("def f(x)\n    return x\n")

@@ -5,21 +5,17 @@ apt outputs captured on Debian 12 and 13 (LC_ALL=C apt-cache policy orthanc), th
 from Orthanc 1.12.7's NEWS and Configuration.json, the values Orthanc 1.12.7 accepts from its
 start-up error ('RetrieveMethod can be "C-MOVE", "C-GET" or "SystemDefault"')."""
 
-import pathlib
 
 import pytest
-import yaml
-from ansible.parsing.dataloader import DataLoader
-from ansible.template import Templar, trust_as_template
+from ansible.template import trust_as_template
 
 import filter_plugins_loader  # noqa: F401  pylint: disable=unused-import
 from orthanc import FilterModule as OrthancFilters
 from orthanc_versions import KEYS_SINCE, LATEST, FilterModule
-from pacs_model import DEFAULTS
 from pacs_preflight import pacs_preflight_errors
+from role_templar import orthanc_role_templar
 
 F = FilterModule().filters()
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 # Captured on the project's base images (see the module docstring).
 APT_DEBIAN12_FRESH = """orthanc:
@@ -202,26 +198,8 @@ def test_a_modality_renders_retrieve_method_only_when_set():
     assert rendered["CT2"]["RetrieveMethod"] == "C-GET"
 
 
-def _trusted(value):
-    if isinstance(value, str):
-        return trust_as_template(value)
-    if isinstance(value, dict):
-        return {k: _trusted(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_trusted(v) for v in value]
-    return value
-
-
-def _role_templar(**inventory):
-    """The orthanc role's defaults and vars/main.yml, templated as the role does, for one inventory."""
-    role_vars = yaml.safe_load((ROOT / "roles" / "orthanc" / "vars" / "main.yml").read_text())
-    variables = {**DEFAULTS, "orthanc_dependent_modalities": [], "xnat_dqr_servers": [],
-                 **_trusted(role_vars), **inventory}
-    return Templar(loader=DataLoader(), variables=variables)
-
-
 def test_the_role_renders_nothing_new_for_an_inventory_that_asks_for_nothing_new():
-    templar = _role_templar(orthanc_modalities=[dict(CT1)])
+    templar = orthanc_role_templar(orthanc_modalities=[dict(CT1)])
     assert templar.template(trust_as_template("{{ __orthanc_config_versioned }}")) == {}
     assert templar.template(trust_as_template("{{ __orthanc_all_modalities | orthanc_modalities }}"))["CT1"].get(
         "RetrieveMethod") is None
@@ -230,15 +208,15 @@ def test_the_role_renders_nothing_new_for_an_inventory_that_asks_for_nothing_new
 def test_the_role_renders_and_checks_the_newer_keys_it_is_asked_for():
     inventory = {"orthanc_modalities": [{**CT1, "retrieve_method": "C-GET"}],
                  "orthanc_dicom_default_retrieve_method": "C-MOVE"}
-    templar = _role_templar(**inventory)
+    templar = orthanc_role_templar(**inventory)
     assert templar.template(trust_as_template("{{ __orthanc_config_versioned }}")) == {
         "DicomDefaultRetrieveMethod": "C-MOVE"}
     assert templar.template(trust_as_template("{{ __orthanc_all_modalities | orthanc_modalities }}"))["CT1"][
         "RetrieveMethod"] == "C-GET"
     check = trust_as_template("{{ __orthanc_version_settings | orthanc_version_errors("
                               "__orthanc_version_settings | orthanc_target_version(apt_output)) }}")
-    assert _role_templar(**inventory, apt_output=APT_DEBIAN13_FRESH).template(check) == []
-    refused = _role_templar(**inventory, apt_output=APT_DEBIAN12_INSTALLED).template(check)
+    assert orthanc_role_templar(**inventory, apt_output=APT_DEBIAN13_FRESH).template(check) == []
+    refused = orthanc_role_templar(**inventory, apt_output=APT_DEBIAN12_INSTALLED).template(check)
     assert [line.split(":")[0] for line in refused] == ["orthanc_dicom_default_retrieve_method",
                                                         "orthanc_modalities[CT1].retrieve_method"]
 

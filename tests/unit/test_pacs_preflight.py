@@ -7,12 +7,13 @@ import re
 import pytest
 import yaml
 from ansible.parsing.dataloader import DataLoader
-from ansible.template import Templar, trust_as_template
+from ansible.template import Templar
 
 import pacs_model
 from pacs_inventory import pacs_inventory_errors
 from pacs_model import DEFAULTS, DERIVED, pacs_setting
 from pacs_preflight import SETTINGS, host_roles, pacs_preflight_errors, role_settings
+from role_templar import trusted
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 GOOD = {
@@ -82,17 +83,6 @@ SAMPLES = [
 ]
 
 
-def _trusted(value):
-    """A defaults-file value as Ansible reads it: its strings may be templates."""
-    if isinstance(value, str):
-        return trust_as_template(value)
-    if isinstance(value, list):
-        return [_trusted(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _trusted(v) for k, v in value.items()}
-    return value
-
-
 def _role_templated_defaults():
     for path in sorted(ROOT.glob("roles/*/defaults/main.yml")):
         for name, value in (yaml.safe_load(path.read_text()) or {}).items():
@@ -112,7 +102,7 @@ def test_derived_defaults_agree_with_the_roles_templates(sample):
     templar = Templar(loader=DataLoader(), variables=variables)
     checked = 0
     for name, template in _role_templated_defaults():
-        assert templar.template(_trusted(template)) == pacs_setting(sample, name), name
+        assert templar.template(trusted(template)) == pacs_setting(sample, name), name
         checked += 1
     assert checked >= 4
 
