@@ -482,15 +482,7 @@ def orthanc_python_errors(settings):
         unknown = sorted(str(key) for key in set(item) - _PYTHON_KEYS)
         if unknown:
             errors.append(f"{where}: unknown key(s) {', '.join(unknown)}; an item has name and content")
-        name = item.get("name")
-        problem = python_script_name_error(name)
-        if problem:
-            errors.append(f"{where}.name: {problem}")
-        elif name.lower() in seen:
-            errors.append(f"{where}.name: {name!r} is already used by {seen[name.lower()]}; names must be "
-                          "unique (compared without case)")
-        else:
-            seen[name.lower()] = where
+        _unique_name(item.get("name"), python_script_name_error, where, seen, errors)
         content = item.get("content")
         if not isinstance(content, str) or not content.strip():
             errors.append(f"{where}.content: must be the script's text (a non-empty string), "
@@ -835,6 +827,20 @@ def _modality_errors(settings, errors):
                     seen_triples[triple] = where
 
 
+def _unique_name(name, name_error, where, seen, errors):
+    """Append to errors why an item's name is refused (name_error's reason, or a name already
+    used by another item of the list, compared without case); seen maps the names so far
+    (lower case) to their items."""
+    problem = name_error(name)
+    if problem:
+        errors.append(f"{where}.name: {problem}")
+    elif name.lower() in seen:
+        errors.append(f"{where}.name: {name!r} is already used by {seen[name.lower()]}; names must be "
+                      "unique (compared without case)")
+    else:
+        seen[name.lower()] = where
+
+
 def _http_remote_errors(settings, variable, errors):
     seen = {}
     for index, item in _check_list(settings, variable, errors):
@@ -842,14 +848,7 @@ def _http_remote_errors(settings, variable, errors):
         unknown = sorted(set(item) - _HTTP_REMOTE_KEYS)
         if unknown:
             errors.append(f"{where}: unknown key(s) {', '.join(unknown)}")
-        name = item.get("name")
-        if rest_name_error(name):
-            errors.append(f"{where}.name: {rest_name_error(name)}")
-        elif name.lower() in seen:
-            errors.append(f"{where}.name: {name!r} is already used by {seen[name.lower()]}; "
-                          "names must be unique (compared without case)")
-        else:
-            seen[name.lower()] = where
+        _unique_name(item.get("name"), rest_name_error, where, seen, errors)
         problem = url_error(item.get("url")) if "url" in item else "is missing"
         if problem:
             errors.append(f"{where}.url: {problem}")
