@@ -4,6 +4,7 @@ real Orthanc 1.10.1 containers (tests/smoke/pps_env.py; names start with pps-)."
 import importlib.util
 import json
 import os
+import re
 import socket
 import sys
 import time
@@ -141,9 +142,16 @@ def test_orthanc_inbound_echo_behaviour(orthanc):
     res = {r["link"]: r for r in ECHO.run_checks(checks, 3.0, 8, ECHO.run_echo)}
     assert res["CT"]["status"] == "pass"
     assert res["unknown"]["status"] == "pass"
-    assert "calling AE title not recognised" in res["unknown-accept"]["error"]
+    # DCMTK closes the socket right after its A-ASSOCIATE-RJ; under load the close
+    # can reach pynetdicom first and the rejection reads as an abort. Both are a
+    # refusal, never a pass.
+    assert res["unknown-accept"]["status"] == "fail"
+    assert re.search(r"calling AE title not recognised|aborted by the peer",
+                     res["unknown-accept"]["error"]), res["unknown-accept"]
     assert res["noecho"]["status"] == "fail" and "no response" in res["noecho"]["error"]
-    assert res["wrong-called"]["status"] == "pass" and "called AE title not recognised" in res["wrong-called"]["detail"]
+    assert res["wrong-called"]["status"] == "pass"
+    assert re.search(r"called AE title not recognised|aborted by the peer",
+                     res["wrong-called"]["detail"]), res["wrong-called"]
 
 
 def test_orthanc_find_refused_where_echo_succeeds(orthanc):
