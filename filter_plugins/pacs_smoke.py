@@ -17,7 +17,9 @@ description:
     the list of failures; C(pacs_smoke_explain(results, probe, sources)) adds to each
     inbound check that got no answer whether the host firewall's sets (the fact
     pacs_firewall_sources) explain it, naming the variable to set; C(pacs_smoke_xnat_plan) turns xnat_dqr_servers and
-    the smoke_write and smoke_project keys of its items into the list the xnat_dqr_smoke module takes.
+    the smoke_write and smoke_project keys of its items into the list the xnat_dqr_smoke module takes;
+    C(phase_tags | pacs_smoke_phases(ansible_run_tags, ansible_skip_tags)) names the phases of the
+    pacs_smoke_probe task that the --tags and --skip-tags of the run select.
 options:
   _input:
     description: >-
@@ -298,6 +300,37 @@ def pacs_smoke_table(results):
     return ["  ".join(row[i].ljust(widths[i]) for i in range(4)) + "  " + row[4] for row in rows]
 
 
+def _selected(tags, only_tags, skip_tags):
+    """Whether Ansible runs a task with `tags` under --tags `only_tags` and --skip-tags
+    `skip_tags` (ansible.playbook.taggable.Taggable.evaluate_tags, ansible-core 2.19)."""
+    tags = set(tags) or {"untagged"}
+    tagged = tags != {"untagged"}
+    run = True
+    if only_tags:
+        run = ("always" in tags or ("all" in only_tags and "never" not in tags) or not tags.isdisjoint(only_tags)
+               or ("tagged" in only_tags and tagged and "never" not in tags))
+    if run and skip_tags:
+        if "all" in skip_tags:
+            run = "always" in tags and "always" not in skip_tags
+        elif not tags.isdisjoint(skip_tags) or ("tagged" in skip_tags and tagged):
+            run = False
+    return run
+
+
+def pacs_smoke_phases(phase_tags, run_tags=None, skip_tags=None):
+    """The phases (keys of `phase_tags`, in its order) whose tags the run selects, as if each
+    phase were a task of its own with those tags. One task runs several phases in one module
+    run (pacs_smoke_probe) and keeps each phase's tags meaningful: --tags pacs_smoke_inbound
+    runs only the inbound checks, --skip-tags pacs_smoke_dicomweb skips only the DICOMweb ones.
+    run_tags and skip_tags are ansible_run_tags and ansible_skip_tags."""
+    if not isinstance(phase_tags, dict):
+        raise AnsibleFilterError("pacs_smoke_phases: expected a dict of phase: [tags], got %s"
+                                 % type(phase_tags).__name__)
+    only = set(run_tags or [])
+    skip = set(skip_tags or [])
+    return [phase for phase, tags in phase_tags.items() if _selected(tags or [], only, skip)]
+
+
 class FilterModule:
     """Map filter names to functions."""
 
@@ -310,4 +343,5 @@ class FilterModule:
             "pacs_smoke_explain": pacs_smoke_explain,
             "pacs_smoke_unanswered": pacs_smoke_unanswered,
             "pacs_smoke_xnat_plan": pacs_smoke_xnat_plan,
+            "pacs_smoke_phases": pacs_smoke_phases,
         }

@@ -194,3 +194,24 @@ def test_check_mode_sends_and_writes_nothing(baseline, env, reports):
     assert "skipped in check mode" in proc.stdout
     assert sorted(glob.glob(os.path.join(reports, "inventory", "*"))) == before
     assert env.studies() == [] and env.studies("modality") == []
+
+
+def test_phase_tags_select_the_checks_of_the_one_probe_run(baseline, env, reports):
+    """The inbound and DICOMweb checks share one module run; their tags still pick them apart."""
+    inbound, dicomweb = {"echo_in", "echo_in_refused", "find_in"}, {"http_auth", "stow", "qido", "wado", "cleanup"}
+
+    def checks(*args):
+        proc, _elapsed = playbook(env, reports, "-e", json.dumps(GREEN_VARS), *args)
+        remote_cleanup(env)
+        assert proc.returncode == 0, (args, proc.stdout[:3000], proc.stderr[-2000:])
+        return {r["check"] for r in latest_report(reports)["results"]}
+
+    ran = checks("--tags", "pacs_smoke_inbound,pacs_smoke_report")
+    assert inbound <= ran and not ran & (dicomweb | {"echo_out"}), ran
+    ran = checks("--tags", "pacs_smoke_dicomweb,pacs_smoke_report")
+    assert dicomweb <= ran and not ran & (inbound | {"echo_out"}), ran
+    ran = checks("--skip-tags", "pacs_smoke_dicomweb")
+    assert inbound | {"echo_out"} <= ran and not ran & dicomweb, ran
+    ran = checks("--tags", "pacs_smoke_outbound,pacs_smoke_report")
+    assert "echo_out" in ran and not ran & (inbound | dicomweb), ran
+    assert env.studies() == [] and env.studies("modality") == []

@@ -2,8 +2,10 @@
 
 import importlib.util
 import os
+import pathlib
 
 import pytest
+import yaml
 from ansible.errors import AnsibleFilterError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -144,3 +146,56 @@ def test_without_the_firewall_fact_the_hint_is_conditional():
     out = explain(TIMED_OUT, probe="10.0.0.5")
     assert out[0]["error"].endswith("(if the host firewall is on, the probe's address 10.0.0.5 must be in "
                                     "pacs_firewall_dicom_cidrs (or pacs_firewall_admin_cidrs for HTTP))")
+
+
+# --- pacs_smoke_phases: the phases of the one probe task that the run's tags select ---------
+
+ROLE_VARS = yaml.safe_load((pathlib.Path(ROOT) / "roles/pacs_smoke/vars/main.yml").read_text())
+PHASES = ("preflight", "inbound", "outbound", "dicomweb", "tls", "xnat", "report")
+
+
+@pytest.fixture(scope="module")
+def ansible_selects():
+    """For each phase, Ansible's own decision (Taggable.evaluate_tags) on a task of its own
+    tagged pacs_smoke_<phase> in a play tagged smoke, as the phases were before they shared
+    one task."""
+    # pylint: disable=import-outside-toplevel
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.playbook.play import Play
+    from ansible.plugins.loader import init_plugin_loader
+    from ansible.vars.manager import VariableManager
+
+    init_plugin_loader()
+    loader = DataLoader()
+    play = Play.load({"hosts": "localhost", "gather_facts": False, "tags": ["smoke"], "tasks": [
+        {"name": phase, "ansible.builtin.debug": {}, "tags": ["pacs_smoke_" + phase]} for phase in PHASES]},
+        loader=loader, variable_manager=VariableManager(loader=loader))
+    tasks = {t.name: t for block in play.compile() for t in block.block if t.name}
+    return lambda phase, only, skip: tasks[phase].evaluate_tags(only, skip, {})
+
+
+TAG_RUNS = [(["all"], []), (["smoke"], []), (["pacs_smoke_inbound"], []), (["pacs_smoke_dicomweb"], []),
+            (["pacs_smoke_preflight"], []), (["all"], ["pacs_smoke_preflight"]), (["pacs_smoke_outbound"], []),
+            (["pacs_smoke_inbound", "pacs_smoke_dicomweb"], []), (["pacs_smoke_report"], []), (["orthanc"], []),
+            (["tagged"], []), (["untagged"], []), (["all"], ["pacs_smoke_dicomweb"]), (["all"], ["pacs_smoke_inbound"]),
+            (["all"], ["smoke"]), (["smoke"], ["pacs_smoke_inbound"]), (["all"], ["tagged"]), (["all"], ["all"]),
+            (["pacs_smoke_inbound"], ["pacs_smoke_inbound"]), ([], [])]
+
+
+@pytest.mark.parametrize("only,skip", TAG_RUNS)
+def test_phases_are_selected_as_ansible_selects_tasks_with_their_tags(ansible_selects, only, skip):
+    phase_tags = ROLE_VARS["__pacs_smoke_phase_tags"]
+    assert list(phase_tags) == list(PHASES)
+    expected = [phase for phase in phase_tags if ansible_selects(phase, only, skip)]
+    assert FILTERS["pacs_smoke_phases"](phase_tags, only, skip) == expected
+
+
+def test_phases_named_in_the_run_tags_alone():
+    phases = FILTERS["pacs_smoke_phases"]
+    tags = {"inbound": ["smoke", "pacs_smoke_inbound"], "dicomweb": ["smoke", "pacs_smoke_dicomweb"]}
+    assert phases(tags, ["pacs_smoke_inbound"], []) == ["inbound"]
+    assert phases(tags, ["all"], ["pacs_smoke_dicomweb"]) == ["inbound"]
+    assert phases(tags, ["orthanc_configure"], []) == []
+    assert phases(tags, None, None) == ["inbound", "dicomweb"]
+    with pytest.raises(AnsibleFilterError, match="expected a dict"):
+        phases(["inbound"], ["all"], [])

@@ -1,4 +1,5 @@
-"""The DICOMweb roundtrip through an HTTPS front door (roles/pacs_smoke/library/dicomweb_roundtrip.py):
+"""The DICOMweb roundtrip through an HTTPS front door (its HTTP session, made in
+roles/pacs_smoke/module_utils/pacs_smoke_checks.py for module_utils/pacs_smoke_dicomweb.py):
 its session connects to an address, verifies the certificate with the inventory's CA for
 the name users use, and sends that name as Host. Served by a real TLS server on loopback
 (Python's http.server with a certificate made here for the name only, not the address)."""
@@ -29,8 +30,8 @@ def _load(name, path, register=False):
     return module
 
 
-_load("ansible.module_utils.pacs_smoke_checks", ROOT / "roles/pacs_smoke/module_utils/pacs_smoke_checks.py", True)
-WEB = _load("pps_https_dicomweb_roundtrip", ROOT / "roles/pacs_smoke/library/dicomweb_roundtrip.py")
+WEB = _load("ansible.module_utils.pacs_smoke_checks", ROOT / "roles/pacs_smoke/module_utils/pacs_smoke_checks.py", True)
+_DICOMWEB = _load("pps_https_dicomweb", ROOT / "roles/pacs_smoke/module_utils/pacs_smoke_dicomweb.py")
 
 
 class _EchoHost(http.server.BaseHTTPRequestHandler):
@@ -65,6 +66,10 @@ def server(tmp_path_factory):
 
 def _params(url, **overrides):
     return dict({"url": url, "validate_certs": True, "server_name": None}, **overrides)
+
+
+def test_the_roundtrip_makes_its_sessions_with_these_functions():
+    assert _DICOMWEB.make_session is WEB.make_session and _DICOMWEB.write_ca_file is WEB.write_ca_file
 
 
 def test_host_header_keeps_a_port_that_is_not_the_default():

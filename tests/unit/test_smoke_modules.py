@@ -31,18 +31,27 @@ def load(name, directory=LIBRARY, as_name=None):
     return module
 
 
-# The modules import the role's module_utils as Ansible ships it with them; register it
+# The modules import the role's module_utils as Ansible ships it with them; register each
 # under that name (as Ansible's AnsiballZ payload does) before loading the modules.
-SHARED_NAME = "ansible.module_utils.pacs_smoke_checks"
-SHARED = load("pacs_smoke_checks", MODULE_UTILS, SHARED_NAME)
-ECHO, FIND = load("dicom_echo"), load("dicom_find")
-OUT, WEB, WRITE = load("orthanc_modality_echo"), load("dicomweb_roundtrip"), load("pacs_smoke_write")
+UTILS = ("pacs_smoke_checks", "pacs_smoke_dicom", "pacs_smoke_dicomweb")
+SHARED, DICOM, WEB = (load(name, MODULE_UTILS, "ansible.module_utils." + name) for name in UTILS)
+PROBE, OUT, WRITE = load("pacs_smoke_probe"), load("orthanc_modality_echo"), load("pacs_smoke_write")
 
 
 def run_module(name, args, check_mode=False):
     """Run a module as Ansible does and return its JSON answer."""
     return run_module_file(os.path.join(LIBRARY, name + ".py"), args, check=check_mode,
-                           module_utils={"pacs_smoke_checks": os.path.join(MODULE_UTILS, "pacs_smoke_checks.py")})
+                           module_utils={n: os.path.join(MODULE_UTILS, n + ".py") for n in UTILS})
+
+
+def run_echo(checks, timeout, workers=8):
+    """The C-ECHO checks as pacs_smoke_probe runs them (defaults filled, concurrently)."""
+    return SHARED.run_checks(DICOM.normalise_echo(checks), timeout, workers, DICOM.run_echo)
+
+
+def run_find(checks, timeout, workers=8):
+    """The C-FIND checks as pacs_smoke_probe runs them (defaults filled, concurrently)."""
+    return SHARED.run_checks(DICOM.normalise_find(checks), timeout, workers, DICOM.run_find)
 
 
 @pytest.fixture(scope="session")
@@ -88,10 +97,10 @@ def echo_check(link, port, calling, expect="accept", host="127.0.0.1", called="L
             "called_aet": called, "expect": expect, "timeout": None}
 
 
-# --- dicom_echo / dicom_find against a loopback SCP -------------------------------------
+# --- C-ECHO / C-FIND (module_utils/pacs_smoke_dicom.py) against a loopback SCP ----------
 
 def test_echo_maps_accept_reject_refused_and_timeout(scp, silent_port):
-    checks = ECHO.normalise([
+    checks = [
         echo_check("ok", scp, "GOOD"),
         echo_check("unknown-must-fail", scp, "STRANGER"),
         echo_check("unknown-refused", scp, "STRANGER", expect="reject"),
@@ -99,8 +108,8 @@ def test_echo_maps_accept_reject_refused_and_timeout(scp, silent_port):
         echo_check("closed", closed_port(), "GOOD"),
         echo_check("closed-reject", closed_port(), "GOOD", expect="reject"),
         echo_check("hang", silent_port, "GOOD"),
-    ])
-    res = {r["link"]: r for r in ECHO.run_checks(checks, 1.0, 8, ECHO.run_echo)}
+    ]
+    res = {r["link"]: r for r in run_echo(checks, 1.0)}
     assert res["ok"]["status"] == "pass", res["ok"]
     assert res["unknown-must-fail"]["status"] == "fail"
     assert "calling AE title not recognised" in res["unknown-must-fail"]["error"]
@@ -114,15 +123,27 @@ def test_echo_maps_accept_reject_refused_and_timeout(scp, silent_port):
     assert set(res["ok"]) == {"link", "check", "status", "error", "detail", "duration"}
 
 
-def test_echo_module_arguments_and_check_mode(scp):
-    out = run_module("dicom_echo", {"checks": [{"link": "x", "host": "127.0.0.1", "port": scp}]})
+def test_probe_module_inbound_arguments_and_check_mode(scp):
+    def inbound(echo, find=()):
+        return {"phases": ["inbound"], "echo_checks": list(echo), "find_checks": list(find)}
+    out = run_module("pacs_smoke_probe", inbound([{"link": "x", "host": "127.0.0.1", "port": scp}]))
     assert out["failed"] and "calling_aet" in out["msg"]
-    out = run_module("dicom_echo", {"checks": [echo_check("x", scp, "GOOD", expect="maybe")]})
+    out = run_module("pacs_smoke_probe", inbound([echo_check("x", scp, "GOOD", expect="maybe")]))
     assert out["failed"] and "expect" in out["msg"]
-    out = run_module("dicom_echo", {"checks": [echo_check("x", scp, "GOOD")]}, check_mode=True)
-    assert out["results"][0]["status"] == "skipped" and not out["changed"]
-    out = run_module("dicom_echo", {"checks": [echo_check("x", scp, "GOOD"), echo_check("y", scp, "BAD")]})
-    assert [r["status"] for r in out["results"]] == ["pass", "fail"] and out["failed_count"] == 1
+    out = run_module("pacs_smoke_probe", dict(inbound([echo_check("x", scp, "GOOD")]), phases=["outbound"]))
+    assert out["failed"] and "phases" in out["msg"]
+    out = run_module("pacs_smoke_probe", inbound([echo_check("x", scp, "GOOD")],
+                                                 [dict(echo_check("f", scp, "GOOD"), check=None)]), check_mode=True)
+    assert [(r["check"], r["status"]) for r in out["echo_in"] + out["find_in"]] == [
+        ("echo", "skipped"), ("find", "skipped")] and not out["changed"] and out["dicomweb"] == []
+    out = run_module("pacs_smoke_probe", inbound([echo_check("x", scp, "GOOD"), echo_check("y", scp, "BAD")]))
+    assert [r["status"] for r in out["echo_in"]] == ["pass", "fail"] and out["failed_count"] == 1
+    # The loopback SCP knows only Verification: a C-FIND is refused, in the same run.
+    out = run_module("pacs_smoke_probe", inbound([echo_check("x", scp, "GOOD")],
+                                                 [dict(echo_check("f", scp, "GOOD"), check="find_in")]))
+    assert [r["status"] for r in out["echo_in"]] == ["pass"]
+    assert [(r["check"], r["status"]) for r in out["find_in"]] == [("find_in", "fail")], out["find_in"]
+    assert out["failed_count"] == 1 and out["dicomweb"] == [] and out["study_uid"] == ""
     assert not out.get("failed")
 
 
@@ -132,14 +153,14 @@ def test_orthanc_inbound_echo_behaviour(orthanc):
     """Orthanc 1.10.1 with every DicomAlwaysAllow* false: unknown calling AE -> A-ASSOCIATE-RJ,
     known AE with AllowEcho false -> association accepted, C-ECHO not answered."""
     ip = orthanc.pacs_ip
-    checks = ECHO.normalise([
+    checks = [
         echo_check("CT", 4242, "CT1", host=ip, called="PPS_PACS"),
         echo_check("unknown", 4242, "PP_SMOKE_UNKNOWN", host=ip, called="PPS_PACS", expect="reject"),
         echo_check("unknown-accept", 4242, "PP_SMOKE_UNKNOWN", host=ip, called="PPS_PACS"),
         echo_check("noecho", 4242, "NOECHO", host=ip, called="PPS_PACS"),
         echo_check("wrong-called", 4242, "CT1", host=ip, called="PP_SMOKE_WRONG", expect="reject"),
-    ])
-    res = {r["link"]: r for r in ECHO.run_checks(checks, 3.0, 8, ECHO.run_echo)}
+    ]
+    res = {r["link"]: r for r in run_echo(checks, 3.0)}
     assert res["CT"]["status"] == "pass"
     assert res["unknown"]["status"] == "pass"
     # DCMTK closes the socket right after its A-ASSOCIATE-RJ; under load the close
@@ -157,10 +178,10 @@ def test_orthanc_inbound_echo_behaviour(orthanc):
 def test_orthanc_find_refused_where_echo_succeeds(orthanc):
     base = {"host": orthanc.pacs_ip, "port": 4242, "called_aet": "PPS_PACS", "timeout": None,
             "query_level": "STUDY", "study_uid": None}
-    checks = FIND.normalise([dict(base, link="WS", calling_aet="WS1", expect="accept"),
-                             dict(base, link="CT", calling_aet="CT1", expect="accept"),
-                             dict(base, link="CT-refused", calling_aet="CT1", expect="reject")])
-    res = {r["link"]: r for r in FIND.run_checks(checks, 3.0, 8, FIND.run_find)}
+    checks = [dict(base, link="WS", calling_aet="WS1", expect="accept"),
+              dict(base, link="CT", calling_aet="CT1", expect="accept"),
+              dict(base, link="CT-refused", calling_aet="CT1", expect="reject")]
+    res = {r["link"]: r for r in run_find(checks, 3.0)}
     assert res["WS"]["status"] == "pass" and "0x0000" in res["WS"]["detail"]
     assert res["CT"]["status"] == "fail" and "aborted" in res["CT"]["error"]
     assert res["CT-refused"]["status"] == "pass"
@@ -273,13 +294,61 @@ def test_dicomweb_http_errors(orthanc):
     assert "ConnectionError" in res["http_auth"]["error"]
 
 
+def probe_args(dicomweb, phases=("dicomweb",), **over):
+    """pacs_smoke_probe's arguments: the roundtrip's parameters as its option dicomweb."""
+    return dict({"phases": list(phases), "timeout": dicomweb.get("timeout", 3),
+                 "dicomweb": {k: v for k, v in dicomweb.items() if k != "timeout"}}, **over)
+
+
 def test_dicomweb_module_check_mode_and_arguments(orthanc):
     args = roundtrip_params(orthanc)
-    out = run_module("dicomweb_roundtrip", args, check_mode=True)
-    assert {r["status"] for r in out["results"]} == {"skipped"} and orthanc.studies() == []
-    out = run_module("dicomweb_roundtrip", {k: v for k, v in args.items() if k != "run_id"})
+    out = run_module("pacs_smoke_probe", probe_args(args), check_mode=True)
+    assert {r["status"] for r in out["dicomweb"]} == {"skipped"} and orthanc.studies() == []
+    assert len(out["dicomweb"]) == 5 + len(args["remote_servers"])
+    out = run_module("pacs_smoke_probe", probe_args({k: v for k, v in args.items() if k != "run_id"}))
     assert out["failed"] and "run_id" in out["msg"]
-    assert "smoke-secret" not in json.dumps(run_module("dicomweb_roundtrip", dict(args, remote_servers=[])))
+    out = run_module("pacs_smoke_probe", {"phases": ["dicomweb"]})
+    assert out["failed"] and "needs the option dicomweb" in out["msg"]
+    out = run_module("pacs_smoke_probe", probe_args(dict(args, remote_servers=[])))
+    assert "smoke-secret" not in json.dumps(out)
+    assert {r["status"] for r in out["dicomweb"]} == {"pass"}, out["dicomweb"]
+    assert out["echo_in"] == [] and out["find_in"] == [] and orthanc.studies() == []
+
+
+def test_probe_runs_inbound_and_dicomweb_in_one_run(orthanc):
+    """One module run: the inbound C-ECHO and C-FIND of the real Orthanc and its DICOMweb
+    roundtrip, each kind under its key with the result shape of the report."""
+    ip = orthanc.pacs_ip
+    find = dict(echo_check("WS", 4242, "WS1", host=ip, called="PPS_PACS"), check="find_in")
+    args = probe_args(roundtrip_params(orthanc, remote_servers=[]), phases=("inbound", "dicomweb"),
+                      echo_checks=[dict(echo_check("CT", 4242, "CT1", host=ip, called="PPS_PACS"), check="echo_in"),
+                                   dict(echo_check("PP_SMOKE_UNKNOWN", 4242, "PP_SMOKE_UNKNOWN", host=ip,
+                                                   called="PPS_PACS", expect="reject"), check="echo_in_refused")],
+                      find_checks=[find, dict(find, link="CT", calling_aet="CT1")])
+    out = run_module("pacs_smoke_probe", args)
+    assert [(r["link"], r["check"], r["status"]) for r in out["echo_in"]] == [
+        ("CT", "echo_in", "pass"), ("PP_SMOKE_UNKNOWN", "echo_in_refused", "pass")], out["echo_in"]
+    # CT1 may echo but not query (AllowFind false): refused in the same run.
+    assert [(r["link"], r["status"]) for r in out["find_in"]] == [("WS", "pass"), ("CT", "fail")], out["find_in"]
+    assert [(r["check"], r["status"]) for r in out["dicomweb"]] == [
+        (c, "pass") for c in ("http_auth", "stow", "qido", "wado", "cleanup")], out["dicomweb"]
+    assert out["failed_count"] == 1 and out["study_uid"] and out["patient_id"] == "PPSMOKE-unit"
+    for result in out["echo_in"] + out["find_in"] + out["dicomweb"]:
+        assert set(result) == {"link", "check", "status", "error", "detail", "duration"}
+    assert orthanc.studies() == []
+
+
+def test_probe_runs_its_phases_at_the_same_time():
+    """Two phases of 0.5 s each take about 0.5 s together, and every key is answered."""
+    def slow(_params, phase):
+        time.sleep(0.5)
+        return {"echo_in": [{"status": "fail"}]} if phase == "inbound" else {"dicomweb": [{"status": "pass"}]}
+    start = time.monotonic()
+    answer = PROBE.run_phases({"phases": ["inbound", "dicomweb", "inbound"]}, slow)
+    assert time.monotonic() - start < 0.9
+    assert answer == {"echo_in": [{"status": "fail"}], "find_in": [], "dicomweb": [{"status": "pass"}],
+                      "study_uid": "", "patient_id": "", "failed_count": 1}
+    assert PROBE.run_phases({"phases": []}, slow)["failed_count"] == 0
 
 
 def test_write_module(tmp_path):
@@ -299,17 +368,16 @@ def test_write_module(tmp_path):
 
 def test_silent_peer_never_counts_as_a_refusal(silent_port):
     """A hung peer must fail a must-be-refused check: it refused nothing, it did not answer."""
-    res = ECHO.run_checks(ECHO.normalise([echo_check("hang", silent_port, "UNKNOWN", expect="reject")]),
-                          1.0, 4, ECHO.run_echo)[0]
+    res = run_echo([echo_check("hang", silent_port, "UNKNOWN", expect="reject")], 1.0, 4)[0]
     assert res["status"] == "fail", res
     assert "no answer to the association request" in res["error"]
 
 
 def test_echo_runs_concurrently(scp, silent_port):
     """Four hanging peers with a 1 s timeout take about 1 s together, not 4 s."""
-    checks = ECHO.normalise([echo_check("h%d" % i, silent_port, "GOOD") for i in range(4)])
+    checks = [echo_check("h%d" % i, silent_port, "GOOD") for i in range(4)]
     start = time.monotonic()
-    res = ECHO.run_checks(checks, 1.0, 8, ECHO.run_echo)
+    res = run_echo(checks, 1.0)
     assert all(r["status"] == "fail" for r in res)
     assert time.monotonic() - start < 3
 

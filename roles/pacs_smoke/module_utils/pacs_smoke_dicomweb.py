@@ -1,138 +1,15 @@
-#!/usr/bin/python
 # -*- coding: utf-8 -*-
-"""Ansible module: STOW-RS / QIDO-RS / WADO-RS roundtrip of a synthetic instance, then cleanup."""
+"""The DICOMweb checks of the pacs_smoke role: HTTP authentication, then a STOW-RS /
+QIDO-RS / WADO-RS roundtrip of a synthetic test instance, Orthanc's STOW to its DICOMweb
+servers, and the cleanup that leaves no test data (also when a step failed).
+
+Imported by modules as ``from ansible.module_utils.pacs_smoke_dicomweb import ...``.
+Options of the roundtrip (DICOMWEB_SPEC) live here with the code that reads them.
+requests, dicomweb-client and pydicom are imported here; IMPORT_ERROR says why when they
+are missing (the module reports it through fail_json).
+"""
 
 from __future__ import annotations
-
-DOCUMENTATION = r"""
----
-module: dicomweb_roundtrip
-short_description: Prove Orthanc's DICOMweb and HTTP authentication with a synthetic test instance
-description:
-  - Runs these checks against one Orthanc and returns one result per check
-    C({link, check, status, error, detail, duration}).
-  - C(http_auth) the REST API refuses a request without credentials (HTTP 401).
-  - The DICOMweb transactions use the dicomweb-client library (no retries), on the
-    host the module runs on (the role delegates it to the probe host, the controller
-    by default).
-  - C(stow) a synthetic Secondary Capture instance made with pydicom (PatientName
-    O(patient_name), PatientID O(patient_id_prefix)-O(run_id), fresh UIDs, 16x16
-    pixels of random bytes) is stored with STOW-RS.
-  - C(qido) QIDO-RS finds the study by its StudyInstanceUID.
-  - C(wado) WADO-RS returns the instance with byte-identical pixel data.
-  - C(stow_remote) for each of O(remote_servers) with C(smoke_stow=true), Orthanc's
-    C(POST /dicom-web/servers/{name}/stow) sends the test study there (others are
-    skipped). The copy on the remote server is not deleted by this module.
-  - C(cleanup) the test study is deleted through Orthanc's REST API (found with
-    C(/tools/lookup)), then a final query proves Orthanc holds no study with the
-    test PatientName and PatientID prefix; leftovers of runs that started more than 10 minutes
-    apart from this one are deleted too (nodes sharing a database run at the same time).
-    Cleanup runs even when an earlier step failed.
-  - A check that cannot run because an earlier one failed is reported as skipped.
-  - The module never fails because a check failed. In check mode nothing is sent
-    and every check is reported as skipped.
-version_added: "1.0.0"
-author: pacs-provisioner
-requirements: [pydicom >= 2.0, requests, dicomweb-client >= 0.59]
-options:
-  url:
-    description: Orthanc's HTTP base URL as clients see it (scheme, host, port).
-    type: str
-    required: true
-  dicomweb_root:
-    description: Path of the DICOMweb plugin below O(url).
-    type: str
-    default: /dicom-web/
-  username:
-    description: HTTP user.
-    type: str
-    required: true
-  password:
-    description: Password of O(username).
-    type: str
-    required: true
-  validate_certs:
-    description: Verify TLS certificates.
-    type: bool
-    default: true
-  ca_pem:
-    description:
-      - PEM text of the CA(s) that verify an https O(url) (an HTTPS front door's CA from the
-        inventory); without it the probe host's trust store is used.
-    type: str
-  server_name:
-    description:
-      - The name users use for an https O(url) whose host is an address: the TLS certificate
-        must be valid for this name (sent as SNI too), and requests carry it in their Host
-        header, as a client that resolved the name would.
-    type: str
-  timeout:
-    description: Seconds per HTTP request.
-    type: float
-    default: 3
-  run_id:
-    description: Identifies this run; goes into PatientID and the report.
-    type: str
-    required: true
-  link:
-    description: Name of the link shown in the report for the local checks.
-    type: str
-    default: DICOMweb
-  patient_name:
-    description: PatientName of the synthetic instance; must clearly mark test data.
-    type: str
-    default: PP^SMOKETEST
-  patient_id_prefix:
-    description: Prefix of the PatientID; the final check looks for this run's study and stale leftovers with it.
-    type: str
-    default: PPSMOKE
-  remote_servers:
-    description: Orthanc's C(DicomWeb.Servers) entries to STOW the test study to.
-    type: list
-    elements: dict
-    default: []
-    suboptions:
-      name:
-        description: Name of the server in Orthanc.
-        type: str
-        required: true
-      smoke_stow:
-        description: Only servers with this set are sent the test study; others are skipped.
-        type: bool
-        default: false
-"""
-
-EXAMPLES = r"""
-- name: DICOMweb roundtrip
-  dicomweb_roundtrip:
-    url: http://pacs1.example.org:8042
-    username: admin
-    password: "{{ vault_orthanc_admin_password }}"
-    run_id: "20250101T120000Z"
-    remote_servers: "{{ orthanc_dicomweb_servers }}"
-  no_log: true
-  register: dicomweb
-"""
-
-RETURN = r"""
-results:
-  description: One result per check (link, check, status, error, detail, duration).
-  returned: always
-  type: list
-  elements: dict
-failed_count:
-  description: Number of results with status fail.
-  returned: always
-  type: int
-study_uid:
-  description: StudyInstanceUID of the synthetic study.
-  returned: always
-  type: str
-patient_id:
-  description: PatientID of the synthetic study.
-  returned: always
-  type: str
-"""
 
 import contextlib
 import datetime
@@ -141,10 +18,8 @@ import tempfile
 import time
 import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.pacs_smoke_checks import (  # noqa: F401  build_instance is part of this module's API
-    basic_auth, build_instance, count_failed, elapsed, host_header, make_session, new_result, run_concurrently,
-    skipped_result, write_ca_file)
+from ansible.module_utils.pacs_smoke_checks import (
+    basic_auth, build_instance, elapsed, make_session, new_result, run_concurrently, skipped_result, write_ca_file)
 
 RUN_STAMP = "%Y%m%dT%H%M%SZ"  # how the role stamps run_id (then "-" and a host hash)
 LEFTOVER_GRACE = 600  # seconds: test studies of runs this close may still be in use
@@ -376,48 +251,38 @@ class Roundtrip:
 
 
 def skipped(params, reason):
-    """Every check reported as skipped (check mode)."""
+    """Every check of the roundtrip reported as skipped (check mode, or the phase not run)."""
     checks = [(params["link"], c) for c in ("http_auth", "stow", "qido", "wado")]
     checks += [(s["name"], "stow_remote") for s in params["remote_servers"]]
     checks.append((params["link"], "cleanup"))
     return [skipped_result(link, check, reason) for link, check in checks]
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            url=dict(type="str", required=True),
-            dicomweb_root=dict(type="str", default="/dicom-web/"),
-            username=dict(type="str", required=True),
-            password=dict(type="str", required=True, no_log=True),
-            validate_certs=dict(type="bool", default=True),
-            ca_pem=dict(type="str"),
-            server_name=dict(type="str"),
-            timeout=dict(type="float", default=3.0),
-            run_id=dict(type="str", required=True),
-            link=dict(type="str", default="DICOMweb"),
-            patient_name=dict(type="str", default="PP^SMOKETEST"),
-            patient_id_prefix=dict(type="str", default="PPSMOKE"),
-            remote_servers=dict(type="list", elements="dict", default=[], options=dict(
-                name=dict(type="str", required=True),
-                smoke_stow=dict(type="bool", default=False),
-            )),
-        ),
-        supports_check_mode=True,
-    )
-    if IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("pydicom, requests and dicomweb-client"), exception=IMPORT_ERROR)
-    params = module.params
-    if module.check_mode:
-        module.exit_json(changed=False, results=skipped(params, "check mode: nothing sent"), failed_count=0,
-                         study_uid="", patient_id="")
+def run_roundtrip(params):
+    """Run the whole roundtrip with `params` (DICOMWEB_SPEC plus timeout) and return the
+    finished Roundtrip (its results, uids and patient_id). An inventory CA given as PEM text
+    (ca_pem) is written to a temporary file for requests and removed afterwards."""
     with tempfile.TemporaryDirectory(prefix="pp-dicomweb-") as folder:
         trip = Roundtrip(params, write_ca_file(params["ca_pem"], folder) if params.get("ca_pem") else None)
-        results = trip.run()
-    # Test data was written and deleted again: report changed only if something is left.
-    module.exit_json(changed=False, results=results, study_uid=trip.uids["study"], patient_id=trip.patient_id,
-                     failed_count=count_failed(results))
+        trip.run()
+    return trip
 
 
-if __name__ == "__main__":
-    main()
+# The options of the roundtrip (the password is no_log).
+DICOMWEB_SPEC = dict(
+    url=dict(type="str", required=True),
+    dicomweb_root=dict(type="str", default="/dicom-web/"),
+    username=dict(type="str", required=True),
+    password=dict(type="str", required=True, no_log=True),
+    validate_certs=dict(type="bool", default=True),
+    ca_pem=dict(type="str"),
+    server_name=dict(type="str"),
+    run_id=dict(type="str", required=True),
+    link=dict(type="str", default="DICOMweb"),
+    patient_name=dict(type="str", default="PP^SMOKETEST"),
+    patient_id_prefix=dict(type="str", default="PPSMOKE"),
+    remote_servers=dict(type="list", elements="dict", default=[], options=dict(
+        name=dict(type="str", required=True),
+        smoke_stow=dict(type="bool", default=False),
+    )),
+)
