@@ -145,6 +145,16 @@ def version_from_apt_policy(text, package_state="present"):
     return None
 
 
+def orthanc_apt_installed(text):
+    """The upstream version of the orthanc package installed, from ``apt-cache policy orthanc``
+    (LC_ALL=C): "1.10.1" for "Installed: 1.10.1+dfsg-2", "" when none is installed."""
+    for line in str(text or "").splitlines():
+        key, _, value = line.strip().partition(":")
+        if key == "Installed" and version_tuple(value.strip()) and value.strip() != "(none)":
+            return _plain(value.strip())
+    return ""
+
+
 def orthanc_target_version(settings, apt_policy=""):
     """The Orthanc version this host runs: {version, source, assumed}, or None when unknown.
 
@@ -295,6 +305,7 @@ class FilterModule:
     def filters(self):
         return {
             "orthanc_target_version": orthanc_target_version,
+            "orthanc_apt_installed": orthanc_apt_installed,
             "orthanc_version_errors": orthanc_version_errors,
             "orthanc_offline_version_errors": orthanc_offline_version_errors,
             "orthanc_versioned_config": orthanc_versioned_config,

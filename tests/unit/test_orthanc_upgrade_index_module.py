@@ -3,23 +3,32 @@ Ansible runs it on an index written by a real Orthanc 1.10.1 (local/orthanc:1.10
 names start with pp-unit-upgrade-) holding a real DICOM file sent through its REST API."""
 
 import datetime
+import functools
 import hashlib
 import importlib.util
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
+import sys
 import time
 import urllib.request
 import uuid
 
 import pytest
-from module_run import run_module_file
+from module_run import run_module_file as run_any_module_file
 from pydicom.data import get_testdata_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODULE = os.path.join(ROOT, "roles", "orthanc", "library", "orthanc_upgrade_index.py")
+UTILS = os.path.join(ROOT, "roles", "orthanc", "module_utils", "orthanc_upgrade_marker.py")
+# The module imports the role's module_utils as Ansible ships it (ansible.module_utils.<name>).
+_UTILS_SPEC = importlib.util.spec_from_file_location("ansible.module_utils.orthanc_upgrade_marker", UTILS)
+sys.modules[_UTILS_SPEC.name] = importlib.util.module_from_spec(_UTILS_SPEC)
+_UTILS_SPEC.loader.exec_module(sys.modules[_UTILS_SPEC.name])
 _SPEC = importlib.util.spec_from_file_location("orthanc_upgrade_index", MODULE)
+run_module_file = functools.partial(run_any_module_file, module_utils={"orthanc_upgrade_marker": UTILS})
 UPGRADE = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(UPGRADE)
 IMAGE = "local/orthanc:1.10.1"
@@ -175,7 +184,7 @@ def test_chown_reports_and_changes_owners(real_index, tmp_path):
 @pytest.mark.parametrize("debian, upstream", [("1.10.1+dfsg-2", "1.10.1"), ("1:1.12.7+dfsg-1~bpo12+1", "1.12.7"),
                                               ("1.12.7-1", "1.12.7"), ("", "")])
 def test_upstream_version(debian, upstream):
-    assert UPGRADE.upstream_version(debian) == upstream
+    assert sys.modules[_UTILS_SPEC.name].upstream_version(debian) == upstream
 
 
 IMAGE_REF = "orthancteam/orthanc:26.8.1"
@@ -209,3 +218,59 @@ def test_inspect_answers_whether_an_upgrade_is_needed(real_index, tmp_path):
     assert new_host["upgrade_needed"] is True
     same = run_module_file(MODULE, {"storage": storage, "package_version": "1.10.1+dfsg-2"}, tmp_path)
     assert same["upgrade_needed"] is False
+
+
+def test_existing_folder_climbs_to_what_exists(tmp_path):
+    assert UPGRADE.existing_folder(str(tmp_path)) == str(tmp_path)
+    assert UPGRADE.existing_folder(str(tmp_path / "a" / "b")) == str(tmp_path)
+    assert UPGRADE.existing_folder("relative/none") == os.getcwd()
+
+
+def test_read_only_uri_is_immutable_only_without_a_write_ahead_log(tmp_path):
+    index = tmp_path / "a folder#1" / "index"
+    index.parent.mkdir()
+    index.write_bytes(b"")
+    assert UPGRADE.read_only_uri(str(index)) == \
+        "file:%s/a%%20folder%%231/index?mode=ro&immutable=1" % tmp_path
+    (index.parent / "index-wal").write_bytes(b"")
+    assert UPGRADE.read_only_uri(str(index)) == "file:%s/a%%20folder%%231/index?mode=ro" % tmp_path
+
+
+def folder_state(folder):
+    """Names, sizes, mtimes and owners of a folder and what it holds."""
+    return {p.name: (p.stat().st_size, p.stat().st_mtime_ns, p.stat().st_uid) for p in [folder, *folder.iterdir()]}
+
+
+def test_inspect_and_backup_leave_the_storage_as_they_found_it(real_index, tmp_path):
+    base, _, _ = real_index
+    storage = tmp_path / "db"
+    shutil.copytree(base / "db", storage)
+    before = folder_state(storage)
+    assert run_module_file(MODULE, {"storage": str(storage)}, tmp_path)["schema"] == 6
+    backup = run_module_file(MODULE, {"action": "backup", "storage": str(storage),
+                                      "backup_root": str(tmp_path / "backups")}, tmp_path)
+    assert backup["changed"] is True and os.path.isfile(os.path.join(backup["path"], "index"))
+    # A read-only SQLite connection to a WAL index would leave index-wal and index-shm here.
+    assert folder_state(storage) == before
+
+
+def test_backup_of_a_locked_index_is_reported_in_check_mode_and_refused_for_real(real_index, tmp_path):
+    base, _, _ = real_index
+    storage = tmp_path / "db"
+    shutil.copytree(base / "db", storage)
+    # What a running Orthanc does with its index (SQLiteDatabaseWrapper): WAL, exclusive locking.
+    holder = sqlite3.connect(str(storage / "index"))
+    try:
+        holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+        holder.execute("PRAGMA journal_mode=WAL")
+        holder.execute("BEGIN IMMEDIATE")
+        holder.execute("UPDATE GlobalProperties SET value = value WHERE property = 1")
+        args = {"action": "backup", "storage": str(storage), "backup_root": str(tmp_path / "backups")}
+        check = run_module_file(MODULE, args, tmp_path, check=True)
+        assert check["changed"] is True and check["counts"] is None and check["schema"] is None
+        assert "locked" in check["error"] and not (tmp_path / "backups").exists()
+        real = run_module_file(MODULE, args, tmp_path)
+        assert real["failed"] is True and "no readable index" in real["msg"] and "locked" in real["msg"]
+        assert not (tmp_path / "backups").exists()
+    finally:
+        holder.close()

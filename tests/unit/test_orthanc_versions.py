@@ -62,7 +62,18 @@ def version_of(apt="", **overrides):
 
 def test_the_filters_are_registered():
     assert set(F) == {"orthanc_target_version", "orthanc_version_errors", "orthanc_offline_version_errors",
-                      "orthanc_versioned_config"}
+                      "orthanc_versioned_config", "orthanc_apt_installed"}
+
+
+@pytest.mark.parametrize("policy, installed", [
+    ("orthanc:\n  Installed: 1.10.1+dfsg-2\n  Candidate: 1.10.1+dfsg-2\n", "1.10.1"),
+    ("orthanc:\n  Installed: (none)\n  Candidate: 1.12.7+dfsg-1\n", ""),
+    ("orthanc:\n  Installed: 1:1.12.7+dfsg-1\n", "1.12.7"),
+    ("N: Unable to locate package orthanc\n", ""),
+    ("", ""),
+])
+def test_apt_installed(policy, installed):
+    assert F["orthanc_apt_installed"](policy) == installed
 
 
 @pytest.mark.parametrize(("apt", "state", "version", "source"), [

@@ -8,8 +8,11 @@ import json
 import os
 import shutil
 import sqlite3
+import urllib.parse
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.orthanc_upgrade_marker import MARKER_FILE as MARKER
+from ansible.module_utils.orthanc_upgrade_marker import ran_here
 
 DOCUMENTATION = r"""
 module: orthanc_upgrade_index
@@ -27,7 +30,8 @@ description:
   - C(restore) puts the index and marker of the folder O(backup) back into the storage folder
     (removing a stale C(index-wal)/C(index-shm)).
   - C(chown) gives every file and folder under the storage folder to O(owner):O(group).
-  - In check mode nothing is written; what would change is reported.
+  - In check mode nothing is written; what would change is reported. C(backup) then also accepts an
+    index that a running Orthanc keeps locked (it would be stopped first): its counts and schema are null.
 options:
   action:
     description: What to do.
@@ -64,6 +68,12 @@ options:
     default: package
   package_version:
     description: The installed orthanc package's Debian version, empty when not installed.
+    type: str
+    default: ""
+  package_candidate:
+    description: >-
+      The orthanc package version this run installs when none is installed: with a marker naming
+      the same version (a disk moved to a twin host) no upgrade is needed.
     type: str
     default: ""
   container_image:
@@ -122,7 +132,6 @@ path:
   returned: when action is backup
 """
 
-MARKER = ".pacs-provisioner-orthanc.json"
 INDEX = "index"
 SCHEMA_PROPERTY = 1
 # Orthanc's ResourceType as stored in the Resources table, named as GET /statistics names them.
@@ -157,6 +166,14 @@ def inside(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
+def existing_folder(path: str) -> str:
+    """path, or its nearest parent that exists (where a folder about to be created would land)."""
+    path = os.path.abspath(path)
+    while not os.path.isdir(path) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)
+    return path
+
+
 def space_problem(needed: int, free: int, where: str) -> str | None:
     """A message when `free` bytes on `where` are fewer than `needed`, else None."""
     if free < needed:
@@ -164,26 +181,19 @@ def space_problem(needed: int, free: int, where: str) -> str | None:
     return None
 
 
-def upstream_version(debian_version: str) -> str:
-    """The upstream part of a Debian package version: "1:1.12.7+dfsg-1" -> "1.12.7"."""
-    version = debian_version.strip().split(":", 1)[-1]
-    for stop in "+-~":
-        version = version.split(stop, 1)[0]
-    return version
+def read_only_uri(index: str) -> str:
+    """The SQLite URI that opens the index file read-only and leaves its folder as it is.
 
-
-def ran_here(marker: dict | None, method: str, package_version: str, container_image: str, image: str) -> bool:
-    """Whether the Orthanc of this run is the one that last ran on the index.
-
-    With a marker: the same method and the same upstream package version, or the same image.
-    Without one: the package is installed already, or the container runs that image already.
+    Orthanc keeps its index in WAL mode. Without an index-wal or index-shm beside it (Orthanc
+    closed it cleanly), a read-only connection would create both and leave them, owned by the
+    reader, where Orthanc's user may then not write them: opened immutable, SQLite takes no
+    lock and creates nothing, and the main file holds everything. With either present (Orthanc
+    runs, and keeps the file locked, or stopped uncleanly), the write-ahead log holds data too.
     """
-    installed = upstream_version(package_version)
-    if marker:
-        if method == "container":
-            return marker.get("method") == "container" and marker.get("image") == image
-        return marker.get("method") == "package" and bool(installed) and marker.get("version") == installed
-    return container_image == image if method == "container" else bool(installed)
+    quoted = urllib.parse.quote(os.path.abspath(index))
+    if any(os.path.exists(index + suffix) for suffix in ("-wal", "-shm")):
+        return "file:%s?mode=ro" % quoted
+    return "file:%s?mode=ro&immutable=1" % quoted
 
 
 def read_marker(storage: str) -> dict | None:
@@ -207,7 +217,7 @@ def inspect(storage: str, index_dir: str) -> dict:
     if answer["exists"]:
         answer["size"] = sum(os.path.getsize(index + s) for s in ("", "-wal") if os.path.isfile(index + s))
         try:
-            conn = sqlite3.connect("file:%s?mode=ro" % index, uri=True)
+            conn = sqlite3.connect(read_only_uri(index), uri=True)
             try:
                 answer["schema"], answer["counts"] = read_index(conn)
             finally:
@@ -220,7 +230,7 @@ def inspect(storage: str, index_dir: str) -> dict:
 
 def copy_index(source: str, target: str) -> None:
     """A consistent copy of the SQLite file source at target (SQLite's online backup)."""
-    src = sqlite3.connect("file:%s?mode=ro" % source, uri=True)
+    src = sqlite3.connect(read_only_uri(source), uri=True)
     dst = sqlite3.connect(target)
     try:
         src.backup(dst)
@@ -250,10 +260,11 @@ def do_backup(module, storage, index_dir, answer):
     if inside(root, storage) or inside(root, index_dir):
         module.fail_json(msg="backup_root %s lies inside the storage %s: Orthanc's folders must not hold "
                              "the backup" % (root, storage), **answer)
-    if not answer["exists"] or answer["error"]:
+    # In check mode the old Orthanc was not stopped: it may keep its index locked.
+    if not answer["exists"] or (answer["error"] and not module.check_mode):
         module.fail_json(msg="no readable index in %s to back up (is Orthanc still running?): %s"
                              % (index_dir, answer["error"]), **answer)
-    probe = root if os.path.isdir(root) else os.path.dirname(os.path.abspath(root))
+    probe = existing_folder(root)
     problem = space_problem(2 * answer["size"] + 1024 * 1024, shutil.disk_usage(probe).free, probe)
     if problem:
         module.fail_json(msg=problem, **answer)
@@ -298,6 +309,7 @@ def main():
             "group": {"type": "int"},
             "method": {"type": "str", "choices": ["package", "container"], "default": "package"},
             "package_version": {"type": "str", "default": ""},
+            "package_candidate": {"type": "str", "default": ""},
             "container_image": {"type": "str", "default": ""},
             "image": {"type": "str", "default": ""},
         },
@@ -308,7 +320,7 @@ def main():
     answer = inspect(storage, index_dir)
     answer["upgrade_needed"] = answer["exists"] and not ran_here(
         answer["marker"], module.params["method"], module.params["package_version"],
-        module.params["container_image"], module.params["image"])
+        module.params["container_image"], module.params["image"], module.params["package_candidate"])
     action = module.params["action"]
     if action == "backup":
         do_backup(module, storage, index_dir, answer)
