@@ -206,7 +206,7 @@ IMAGE_REF = "orthancteam/orthanc:26.8.1"
     ({"method": "container", "image": IMAGE_REF}, "package", "1.12.7+dfsg-1", "", False),
 ])
 def test_ran_here(marker, method, package, running, expected):
-    assert UPGRADE.ran_here(marker, method, package, running, IMAGE_REF) is expected
+    assert sys.modules[_UTILS_SPEC.name].ran_here(marker, method, package, running, IMAGE_REF) is expected
 
 
 def test_inspect_answers_whether_an_upgrade_is_needed(real_index, tmp_path):

@@ -12,7 +12,7 @@ import urllib.parse
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.orthanc_upgrade_marker import MARKER_FILE as MARKER
-from ansible.module_utils.orthanc_upgrade_marker import ran_here
+from ansible.module_utils.orthanc_upgrade_marker import RUN_ARGUMENT_SPEC, upgrade_needed
 
 DOCUMENTATION = r"""
 module: orthanc_upgrade_index
@@ -307,20 +307,14 @@ def main():
             "backup": {"type": "path"},
             "owner": {"type": "int"},
             "group": {"type": "int"},
-            "method": {"type": "str", "choices": ["package", "container"], "default": "package"},
-            "package_version": {"type": "str", "default": ""},
-            "package_candidate": {"type": "str", "default": ""},
-            "container_image": {"type": "str", "default": ""},
-            "image": {"type": "str", "default": ""},
+            **RUN_ARGUMENT_SPEC,
         },
         supports_check_mode=True,
     )
     storage = module.params["storage"]
     index_dir = module.params["index_dir"] or storage
     answer = inspect(storage, index_dir)
-    answer["upgrade_needed"] = answer["exists"] and not ran_here(
-        answer["marker"], module.params["method"], module.params["package_version"],
-        module.params["container_image"], module.params["image"], module.params["package_candidate"])
+    answer["upgrade_needed"] = upgrade_needed(answer["exists"], answer["marker"], module.params)
     action = module.params["action"]
     if action == "backup":
         do_backup(module, storage, index_dir, answer)

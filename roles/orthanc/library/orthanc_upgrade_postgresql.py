@@ -11,8 +11,8 @@ import subprocess
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.orthanc_upgrade_marker import (COUNT_NAMES, marker_comment, marker_from_comment,
-                                                         ran_here)
+from ansible.module_utils.orthanc_upgrade_marker import (COUNT_NAMES, RUN_ARGUMENT_SPEC, marker_comment,
+                                                         marker_from_comment, upgrade_needed)
 
 DOCUMENTATION = r"""
 module: orthanc_upgrade_postgresql
@@ -326,19 +326,13 @@ def main():
             "label": {"type": "str", "default": "index"},
             "backup": {"type": "path"},
             "marker": {"type": "dict"},
-            "method": {"type": "str", "choices": ["package", "container"], "default": "package"},
-            "package_version": {"type": "str", "default": ""},
-            "package_candidate": {"type": "str", "default": ""},
-            "container_image": {"type": "str", "default": ""},
-            "image": {"type": "str", "default": ""},
+            **RUN_ARGUMENT_SPEC,
         },
         supports_check_mode=True,
     )
     db = Postgres(module)
     answer = inspect(db)
-    answer["upgrade_needed"] = bool(answer["exists"]) and not ran_here(
-        answer["marker"], module.params["method"], module.params["package_version"],
-        module.params["container_image"], module.params["image"], module.params["package_candidate"])
+    answer["upgrade_needed"] = upgrade_needed(answer["exists"], answer["marker"], module.params)
     action = module.params["action"]
     if action == "backup":
         do_backup(module, db, answer)

@@ -57,3 +57,19 @@ def marker_from_comment(comment: str | None) -> dict | None:
         return None
     marker = data.get(MARKER_KEY) if isinstance(data, dict) else None
     return marker if isinstance(marker, dict) else None
+
+
+# The options both upgrade modules take to name the Orthanc of this run.
+RUN_ARGUMENT_SPEC = {
+    "method": {"type": "str", "choices": ["package", "container"], "default": "package"},
+    "package_version": {"type": "str", "default": ""},
+    "package_candidate": {"type": "str", "default": ""},
+    "container_image": {"type": "str", "default": ""},
+    "image": {"type": "str", "default": ""},
+}
+
+
+def upgrade_needed(exists, marker: dict | None, params: dict) -> bool:
+    """An index exists that the Orthanc these module params name (RUN_ARGUMENT_SPEC) has not run on."""
+    return bool(exists) and not ran_here(marker, params["method"], params["package_version"],
+                                         params["container_image"], params["image"], params["package_candidate"])

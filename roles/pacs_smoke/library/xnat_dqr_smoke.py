@@ -174,8 +174,8 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.pacs_smoke_checks import (
-    basic_auth, build_instance, count_failed, elapsed, make_session, new_result, run_concurrently, skipped_result,
-    write_ca_file)
+    StepError, basic_auth, build_instance, count_failed, http_error, make_session, run_concurrently, run_step,
+    skipped_result, write_ca_file)
 
 IMPORT_ERROR = None
 try:
@@ -185,17 +185,6 @@ except ImportError:  # pragma: no cover - reported through fail_json
 
 CHECKS = ("dqr_query", "xnat_store", "dqr_import")
 POLL = 0.5  # seconds between two looks at the prearchive
-
-
-class StepError(Exception):
-    """A check failed with a message for the report."""
-
-
-def http_error(response, what):
-    """A StepError describing an unexpected HTTP answer."""
-    text = response.text.strip().replace("\n", " ")[:200] if response.content else ""
-    hint = {401: " (credentials refused)", 403: " (forbidden)", 404: " (not found)"}.get(response.status_code, "")
-    return StepError("%s: HTTP %s%s %s" % (what, response.status_code, hint, text))
 
 
 def prearchive_rows(answer):
@@ -307,22 +296,8 @@ class XnatSmoke:
         self.study_id = None
         self.setup_error = None
 
-    @staticmethod
-    def execute(link, check, func, skip_reason=None):
-        """Run func() as one check and return its result."""
-        if skip_reason:
-            return skipped_result(link, check, skip_reason)
-        result = new_result(link, check)
-        start = time.monotonic()
-        try:
-            result["detail"] = func() or ""
-            result["status"] = "pass"
-        except StepError as exc:
-            result["error"] = str(exc)
-        except Exception as exc:  # pylint: disable=broad-except
-            result["error"] = "%s: %s" % (type(exc).__name__, exc)
-        result["duration"] = elapsed(start)
-        return result
+    # One check run: pass, fail or skipped (pacs_smoke_checks.run_step).
+    execute = staticmethod(run_step)
 
     def put_study(self):
         """Upload the synthetic instance through Orthanc's REST API; remembers its Orthanc study id."""

@@ -57,6 +57,36 @@ def elapsed(start):
 
 # --- running checks concurrently ---------------------------------------------------------
 
+
+class StepError(Exception):
+    """A check failed with a message for the report."""
+
+
+def http_error(response, what):
+    """A StepError describing an unexpected HTTP answer."""
+    text = response.text.strip().replace("\n", " ")[:200] if response.content else ""
+    hint = {401: " (credentials refused)", 403: " (forbidden)", 404: " (not found)"}.get(response.status_code, "")
+    return StepError("%s: HTTP %s%s %s" % (what, response.status_code, hint, text))
+
+
+def run_step(link, check, func, skip_reason=None):
+    """Run func() as one check and return its result: pass with func's detail, or fail with
+    a StepError's message, or any other exception's type and message; skipped with a reason."""
+    if skip_reason:
+        return skipped_result(link, check, skip_reason)
+    result = new_result(link, check)
+    start = time.monotonic()
+    try:
+        result["detail"] = func() or ""
+        result["status"] = "pass"
+    except StepError as exc:
+        result["error"] = str(exc)
+    except Exception as exc:  # pylint: disable=broad-except
+        result["error"] = "%s: %s" % (type(exc).__name__, exc)
+    result["duration"] = elapsed(start)
+    return result
+
+
 def run_concurrently(items, max_workers, func):
     """func(item) for every item in a thread pool of at most max_workers; results keep the order."""
     if not items:

@@ -19,7 +19,8 @@ import time
 import traceback
 
 from ansible.module_utils.pacs_smoke_checks import (
-    basic_auth, build_instance, elapsed, make_session, new_result, run_concurrently, skipped_result, write_ca_file)
+    StepError, basic_auth, build_instance, http_error, make_session, run_concurrently, run_step, skipped_result,
+    write_ca_file)
 
 RUN_STAMP = "%Y%m%dT%H%M%SZ"  # how the role stamps run_id (then "-" and a host hash)
 LEFTOVER_GRACE = 600  # seconds: test studies of runs this close may still be in use
@@ -31,17 +32,6 @@ try:
     from pydicom.filereader import dcmread
 except ImportError:  # pragma: no cover - reported through fail_json
     IMPORT_ERROR = traceback.format_exc()
-
-
-class StepError(Exception):
-    """A check failed with a message for the report."""
-
-
-def http_error(response, what):
-    """A StepError describing an unexpected HTTP answer."""
-    text = response.text.strip().replace("\n", " ")[:200] if response.content else ""
-    hint = {401: " (credentials refused)", 403: " (forbidden)", 404: " (not found)"}.get(response.status_code, "")
-    return StepError("%s: HTTP %s%s %s" % (what, response.status_code, hint, text))
 
 
 @contextlib.contextmanager
@@ -91,25 +81,8 @@ class Roundtrip:
         self.results.append(result)
         return result["status"] == "pass"
 
-    @staticmethod
-    def execute(link, check, func, skip_reason=None):
-        """Run func() as one check and return its result."""
-        if skip_reason:
-            return skipped_result(link, check, skip_reason)
-        result = new_result(link, check)
-        start = time.monotonic()
-        try:
-            detail = func()
-            result["status"] = "pass"
-            result["detail"] = detail or ""
-        except StepError as exc:
-            result["error"] = str(exc)
-        except requests.RequestException as exc:
-            result["error"] = "%s: %s" % (type(exc).__name__, exc)
-        except Exception as exc:  # pylint: disable=broad-except
-            result["error"] = "%s: %s" % (type(exc).__name__, exc)
-        result["duration"] = elapsed(start)
-        return result
+    # One check run: pass, fail or skipped (pacs_smoke_checks.run_step).
+    execute = staticmethod(run_step)
 
     def get(self, url, **kwargs):
         return self.session.get(url, timeout=self.timeout, **kwargs)
