@@ -206,8 +206,13 @@ def read_marker(storage: str) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
-def inspect(storage: str, index_dir: str) -> dict:
-    """What the storage holds: index, schema, counts, size, marker, owner (read-only)."""
+def inspect(storage: str, index_dir: str, busy_timeout: float = 5.0) -> dict:
+    """What the storage holds: index, schema, counts, size, marker, owner (read-only).
+
+    A running Orthanc holds its index locked (exclusive locking mode): SQLite then waits
+    busy_timeout seconds before it gives up. The plain inspection of every run passes 0: it
+    needs the marker and whether an index exists, not the counts of a locked index.
+    """
     index = os.path.join(index_dir, INDEX)
     answer = {"exists": os.path.isfile(index), "schema": None, "counts": empty_counts(), "size": 0,
               "marker": read_marker(storage), "storage_owner": None, "error": None}
@@ -217,7 +222,7 @@ def inspect(storage: str, index_dir: str) -> dict:
     if answer["exists"]:
         answer["size"] = sum(os.path.getsize(index + s) for s in ("", "-wal") if os.path.isfile(index + s))
         try:
-            conn = sqlite3.connect(read_only_uri(index), uri=True)
+            conn = sqlite3.connect(read_only_uri(index), uri=True, timeout=busy_timeout)
             try:
                 answer["schema"], answer["counts"] = read_index(conn)
             finally:
@@ -313,9 +318,9 @@ def main():
     )
     storage = module.params["storage"]
     index_dir = module.params["index_dir"] or storage
-    answer = inspect(storage, index_dir)
-    answer["upgrade_needed"] = upgrade_needed(answer["exists"], answer["marker"], module.params)
     action = module.params["action"]
+    answer = inspect(storage, index_dir, busy_timeout=0 if action == "inspect" else 5.0)
+    answer["upgrade_needed"] = upgrade_needed(answer["exists"], answer["marker"], module.params)
     if action == "backup":
         do_backup(module, storage, index_dir, answer)
     elif action == "restore":
