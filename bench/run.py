@@ -356,6 +356,10 @@ class Bench:
             self.playbook("ping_floor", os.path.join(BENCH, "floor_ping.yml"), ["pacs1"])
             self.playbook("noop", "site.yml", ["pacs1"], ["--skip-tags", "smoke"])
             self.playbook("check", "site.yml", ["pacs1"], ["--skip-tags", "smoke", "--check", "--diff"])
+            # The same rerun with every role run (role pacs_state off): what an unchanged host costs
+            # without the skip, and what any changed host costs.
+            self.playbook("noop_every_role", "site.yml", ["pacs1"],
+                          ["--skip-tags", "smoke", "-e", "pacs_state_enabled=false"])
             self.playbook("ping_floor_docker", os.path.join(BENCH, "floor_ping.yml"), ["pacs1"],
                           inventories=[docker], required=False)
             self.playbook("noop_docker", "site.yml", ["pacs1"], ["--skip-tags", "smoke"], inventories=[docker],
@@ -431,10 +435,10 @@ class Bench:
             self.start_host(container(host), address(host), CONVERGED_IMAGE, apt_cache=False)
         for host in new:
             self.wait_ready(container(host), address(host))
-        # Each clone has its own AE title: converge their Orthanc once (the rest of a
-        # clone is already what site.yml makes).
+        # Each clone has its own AE title: one complete run converges their Orthanc and writes
+        # their own pacs_state record (pacs1's, copied with the image, names another host).
         if new:
-            self.playbook("fleet_warmup", "site.yml", new, ["--tags", "orthanc", "--forks", str(len(new))],
+            self.playbook("fleet_warmup", "site.yml", new, ["--skip-tags", "smoke", "--forks", str(len(new))],
                           expect_changes=True)
 
     def validate(self):
@@ -479,6 +483,8 @@ class Bench:
         row("noop", "no-op rerun, 1 host, without smoke", "noop", ping, "ping_floor", GOALS["noop"],
             docker=("noop_docker", "ping_floor_docker"))
         row("check", "--check --diff, 1 host, without smoke", "check", ping, "ping_floor", GOALS["check"])
+        row("noop_every_role", "no-op rerun, 1 host, every role run (pacs_state_enabled=false)", "noop_every_role",
+            ping, "ping_floor", None)
         for size in FLEET[1:] + (BIG_FLEET,):
             row("fleet%d" % size, "no-op rerun, %d hosts vs 1 host" % size, "fleet%d" % size,
                 "no-op rerun, 1 host", "fleet1", GOALS.get("fleet%d" % size), hosts=size)
@@ -550,7 +556,7 @@ class Bench:
             "slowest_run": {"name": slowest[0], "seconds": round(slowest[2], 2),
                             "tasks": measure.top_tasks(self.profiles[slowest[0]][slowest[1]], 40)} if slowest else None,
             "slowest_tasks": {name: measure.top_tasks(self.profiles[name][0], 15) for name in
-                              ("converge", "noop", "check", "smoke", "fleet8") if name in self.profiles},
+                              ("converge", "noop", "noop_every_role", "check", "smoke", "fleet8") if name in self.profiles},
             "samples": {k: [round(v, 3) for v in vs] for k, vs in self.samples.items()},
         }
         with open(os.path.join(self.out, "figures.md"), "w") as handle:

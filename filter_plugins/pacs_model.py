@@ -227,6 +227,7 @@ ROLES = {
     "xnat_dqr": ("preflight", None),
     "pacs_firewall": ("validate", "__pacs_firewall_config"),
     "pacs_https": ("preflight", "__pacs_https_settings"),
+    "pacs_state": ("main", None),
 }
 SPECS = {role: _spec(role, entry) for role, (entry, _) in ROLES.items()}
 SETTINGS = {role: _settings_keys(role, name) for role, (_, name) in ROLES.items() if name}

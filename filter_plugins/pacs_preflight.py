@@ -186,7 +186,7 @@ def _https_checks(hostvars):
 
 
 CHECKS = {"orthanc": _orthanc_checks, "xnat_dqr": _xnat_checks, "pacs_firewall": _firewall_checks,
-          "pacs_https": _https_checks}
+          "pacs_https": _https_checks, "pacs_state": lambda hostvars: []}
 
 
 def host_roles(hostvars):
@@ -196,7 +196,7 @@ def host_roles(hostvars):
         roles.append("pacs_firewall")
     if _truthy(pacs_setting(hostvars, "pacs_https_enabled")):
         roles.append("pacs_https")
-    return roles
+    return roles + ["pacs_state"]
 
 
 def _truthy(value):

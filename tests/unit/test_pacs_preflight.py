@@ -29,7 +29,7 @@ GOOD = {
 
 def test_a_good_host_has_no_problem():
     assert pacs_preflight_errors(GOOD) == []
-    assert host_roles(GOOD) == ["orthanc", "xnat_dqr", "pacs_firewall"]
+    assert host_roles(GOOD) == ["orthanc", "xnat_dqr", "pacs_firewall", "pacs_state"]
 
 
 @pytest.mark.parametrize(("change", "line"), [
@@ -166,3 +166,8 @@ def test_container_settings_are_checked_offline_too():
     assert len(errors) == 1 and errors[0].startswith("orthanc_container_image_digest: 'sha256:xyz' is not sha256:")
     dollar_only = {**container, "orthanc_users": [{"name": "admin", "password": "Correct$Horse-9"}]}
     assert any("test-aliveness" in e or "password without $" in e for e in pacs_preflight_errors(dollar_only))
+
+
+def test_pacs_state_settings_are_checked_by_name():
+    errors = pacs_preflight_errors({**GOOD, "pacs_state_enabled": "sometimes"})
+    assert len(errors) == 1 and errors[0].startswith("pacs_state_enabled: "), errors
