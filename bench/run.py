@@ -66,6 +66,8 @@ SYSTEMD_ARGS = ["--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN",
                 "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
                 "--tmpfs", "/run", "--tmpfs", "/run/lock", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
                 "--cgroupns=host"]
+# Runs that prepare a figure and are not one (their profile is not the slowest run's).
+SETUP_RUNS = ("noop_vvv", "fleet_warmup", "record_docker", "record_ssh")
 # Issue 17's goals: ratio to the floor at most this.
 GOALS = {"converge": 1.5, "noop": 4.0, "check": 4.0, "fleet8": 2.0, "fleet32": 6.0, "smoke": 2.5,
          "validate": 5.0}
@@ -505,7 +507,7 @@ class Bench:
         best = None
         for name, profiles in self.profiles.items():
             for index, seconds in enumerate(self.samples[name][:len(profiles)]):
-                if name != "noop_vvv" and (best is None or seconds > best[2]):
+                if name not in SETUP_RUNS and (best is None or seconds > best[2]):
                     best = (name, index, seconds)
         return best
 
