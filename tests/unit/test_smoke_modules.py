@@ -92,19 +92,23 @@ def closed_port():
     return port
 
 
-def echo_check(link, port, calling, expect="accept", host="127.0.0.1", called="LOOP_SCP"):
+def echo_check(link, port, calling, expect="accept", host="127.0.0.1", called="LOOP_SCP", timeout=None):
     return {"link": link, "check": "echo", "host": host, "port": port, "calling_aet": calling,
-            "called_aet": called, "expect": expect, "timeout": None}
+            "called_aet": called, "expect": expect, "timeout": timeout}
 
 
 # --- C-ECHO / C-FIND (module_utils/pacs_smoke_dicom.py) against a loopback SCP ----------
 
 def test_echo_maps_accept_reject_refused_and_timeout(scp, silent_port):
+    # The loopback SCP shares this process with seven concurrent checks: under CI load its
+    # answer took over 1 s once (a clean-clone CI run, 2026-12-01), so the checks it answers get 5 s;
+    # the hanging peer keeps the 1 s default.
+    answered = 5.0
     checks = [
-        echo_check("ok", scp, "GOOD"),
-        echo_check("unknown-must-fail", scp, "STRANGER"),
-        echo_check("unknown-refused", scp, "STRANGER", expect="reject"),
-        echo_check("good-must-be-refused", scp, "GOOD", expect="reject"),
+        echo_check("ok", scp, "GOOD", timeout=answered),
+        echo_check("unknown-must-fail", scp, "STRANGER", timeout=answered),
+        echo_check("unknown-refused", scp, "STRANGER", expect="reject", timeout=answered),
+        echo_check("good-must-be-refused", scp, "GOOD", expect="reject", timeout=answered),
         echo_check("closed", closed_port(), "GOOD"),
         echo_check("closed-reject", closed_port(), "GOOD", expect="reject"),
         echo_check("hang", silent_port, "GOOD"),
