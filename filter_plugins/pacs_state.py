@@ -33,8 +33,8 @@ short_description: A digest of every host's role variables and the groups of the
 description:
   - Every variable of every role's contract of every host, read through hostvars, and the
     groups (name and hosts); None when a variable's template fails.
-  - Companion filters in the same file are C(pacs_state_code_digest) (the project's code) and
-    C(pacs_state_fingerprint) (one host's fingerprint from both and its resolved names).
+  - Its companion filter in the same file is C(pacs_state_fingerprint) (one host's fingerprint from
+    this digest, its resolved names and the project's code).
 positional: _input
 options:
   _input:
@@ -70,7 +70,8 @@ def code_files(root: pathlib.Path) -> list:
 
 
 @functools.lru_cache(maxsize=None)
-def _code_digest(root: str) -> str:
+def code_digest(root: str = str(_ROOT)) -> str:
+    """The digest of the project's code (code_files under root), read once per run."""
     digest = hashlib.sha256()
     base = pathlib.Path(root)
     for path in code_files(base):
@@ -79,16 +80,11 @@ def _code_digest(root: str) -> str:
     return digest.hexdigest()
 
 
-def pacs_state_code_digest(_unused=None, root=None) -> str:
-    """The digest of the project's code (code_files), read once per run."""
-    return _code_digest(str(root or _ROOT))
-
-
 def pacs_state_inventory_digest(hostvars, groups) -> str | None:
     """The digest of every host's contract variables (pacs_model.NAMES) and of the groups; None
     when a variable cannot be read (its template fails): nothing is skipped then."""
     hosts = {}
-    for name in sorted(set().union(*[set(members) for members in groups.values()])):
+    for name in sorted(groups["all"]):
         values, errors = snapshot(hostvars[name])
         if errors:
             return None
@@ -103,7 +99,7 @@ def pacs_state_fingerprint(inventory_digest, host, resolution=None, code=None, v
     if not inventory_digest:
         return None
     return _digest({"inventory": inventory_digest, "host": host, "resolution": resolution,
-                    "code": code or pacs_state_code_digest(), "ansible": version})
+                    "code": code or code_digest(), "ansible": version})
 
 
 class FilterModule:
@@ -111,5 +107,4 @@ class FilterModule:
 
     def filters(self):
         return {"pacs_state_inventory_digest": pacs_state_inventory_digest,
-                "pacs_state_code_digest": pacs_state_code_digest,
                 "pacs_state_fingerprint": pacs_state_fingerprint}

@@ -171,7 +171,7 @@ def test_the_code_digest_covers_roles_and_playbooks_but_not_reports(tmp_path):
     names = {str(p.relative_to(tmp_path)) for p in FILTER.code_files(tmp_path)}
     assert names == {"roles/r/tasks/main.yml", "playbooks/p.yml", "site.yml", "ansible.cfg", "filter_plugins/f.py",
                      "templates/t.j2"}
-    before = FILTER._code_digest(str(tmp_path))  # pylint: disable=protected-access
-    FILTER._code_digest.cache_clear()  # pylint: disable=protected-access
+    before = FILTER.code_digest(str(tmp_path))
+    FILTER.code_digest.cache_clear()
     (tmp_path / "roles/r/tasks/main.yml").write_text("changed", encoding="utf-8")
-    assert FILTER._code_digest(str(tmp_path)) != before  # pylint: disable=protected-access
+    assert FILTER.code_digest(str(tmp_path)) != before
