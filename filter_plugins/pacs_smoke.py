@@ -19,14 +19,18 @@ description:
     pacs_firewall_sources) explain it, naming the variable to set; C(pacs_smoke_xnat_plan) turns xnat_dqr_servers and
     the smoke_write and smoke_project keys of its items into the list the xnat_dqr_smoke module takes;
     C(phase_tags | pacs_smoke_phases(ansible_run_tags, ansible_skip_tags)) names the phases of the
-    pacs_smoke_probe task that the --tags and --skip-tags of the run select.
+    pacs_smoke_probe task that the --tags and --skip-tags of the run select;
+    C(orthanc_dicomweb_servers | pacs_smoke_remote_servers) keeps the name and smoke_stow of each
+    item (the plan's input without the servers' passwords).
 options:
   _input:
     description: >-
       Dict with host, dicom_aet, dicom_port, modalities (orthanc_modalities shape),
       always_allow_echo, check_called_aet, check_modality_host, dicom_tls,
       unknown_aet, wrong_called_aet, dicomweb_servers (orthanc_dicomweb_servers shape;
-      only name and smoke_stow are kept).
+      only name and smoke_stow are kept); optionally http_port, username, timeout,
+      tls_expiry_fail_days and tls_expiry_warn_days, only checked (an empty AE title or user,
+      a port or timeout not above 0 and bad expiry days fail, naming their variables).
     type: dict
     required: true
 """
@@ -84,9 +88,66 @@ def _bool(value, name):
     raise AnsibleFilterError("%s: expected a boolean, got %r of type %s" % (name, value, type(value).__name__))
 
 
+def _number(value, kind):
+    """value as kind (int or float), or None when it is not a number."""
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        return None
+
+
+# The settings the smoke tests need, each with the variable it comes from and the smallest
+# value that works (checked when the key is given).
+NEEDED = (("dicom_port", "orthanc_dicom_port", int, 1), ("http_port", "orthanc_http_port", int, 1),
+          ("timeout", "pacs_smoke_timeout", float, 1e-9),
+          ("tls_expiry_fail_days", "pacs_smoke_tls_expiry_fail_days", int, 0))
+
+
+def setting_problems(settings):
+    """What the smoke tests cannot run with, each problem naming its variable: an empty AE title
+    or HTTP user, a port or timeout not above 0, expiry days below 0 or the warning days below
+    the failure days. Keys missing from settings are not checked."""
+    problems = []
+    for key, variable in (("dicom_aet", "orthanc_dicom_aet"), ("username", "pacs_smoke_username")):
+        if key in settings and not str(settings[key] or "").strip():
+            problems.append("%s is empty%s" % (variable, " (orthanc_users[0] gives it by default)"
+                                               if key == "username" else ""))
+    for key, variable, kind, least in NEEDED:
+        if key in settings:
+            value = _number(settings[key], kind)
+            if value is None or value < least:
+                problems.append("%s must be %s, got %r" % (
+                    variable, "0 or more" if least == 0 else "more than 0", settings[key]))
+    if "tls_expiry_warn_days" in settings:
+        warn, fail = _number(settings["tls_expiry_warn_days"], int), _number(settings.get("tls_expiry_fail_days"), int)
+        if warn is None or (fail is not None and warn < fail):
+            problems.append("pacs_smoke_tls_expiry_warn_days must not be below pacs_smoke_tls_expiry_fail_days "
+                            "(%r), got %r" % (settings.get("tls_expiry_fail_days"), settings["tls_expiry_warn_days"]))
+    return problems
+
+
+def pacs_smoke_remote_servers(servers):
+    """The name and smoke_stow of each orthanc_dicomweb_servers item (nothing else: no
+    password), in order; a list of such pairs is returned as it is."""
+    kept = []
+    for index, server in enumerate(_require(servers or [], "orthanc_dicomweb_servers", list)):
+        if not isinstance(server, dict):
+            raise AnsibleFilterError("orthanc_dicomweb_servers[%d]: expected a dict, got %s"
+                                     % (index, type(server).__name__))
+        if "name" not in server:
+            raise AnsibleFilterError("orthanc_dicomweb_servers[%d]: needs a name, got keys %r" % (index, sorted(server)))
+        kept.append({"name": server["name"], "smoke_stow": _bool(
+            server.get("smoke_stow", False), "orthanc_dicomweb_servers[%s].smoke_stow" % server["name"])})
+    return kept
+
+
 def pacs_smoke_plan(settings):
-    """Return the smoke checks for one Orthanc host."""
+    """Return the smoke checks for one Orthanc host; refuse settings the checks cannot run with
+    (setting_problems), naming every variable at once."""
     _require(settings, "pacs_smoke_plan input", dict)
+    problems = setting_problems(settings)
+    if problems:
+        raise AnsibleFilterError("pacs_smoke: " + "; ".join(problems))
     for key in ("host", "dicom_aet", "dicom_port"):
         if key not in settings:
             raise AnsibleFilterError("pacs_smoke_plan input: missing key %r in %r" % (key, sorted(settings)))
@@ -98,13 +159,8 @@ def pacs_smoke_plan(settings):
     check_called = _bool(settings.get("check_called_aet", False), "check_called_aet")
     check_host = _bool(settings.get("check_modality_host", False), "check_modality_host")
     tls = _bool(settings.get("dicom_tls", False), "dicom_tls")
-    plan = {"echo_in": [], "find_in": [], "echo_out": [], "links": [], "skipped": [], "remote_servers": []}
-    for index, server in enumerate(_require(settings.get("dicomweb_servers") or [], "dicomweb_servers", list)):
-        _require(server, "dicomweb_servers[%d]" % index, dict)
-        if "name" not in server:
-            raise AnsibleFilterError("dicomweb_servers[%d]: needs a name, got keys %r" % (index, sorted(server)))
-        plan["remote_servers"].append({"name": server["name"], "smoke_stow": _bool(
-            server.get("smoke_stow", False), "dicomweb_servers[%s].smoke_stow" % server["name"])})
+    plan = {"echo_in": [], "find_in": [], "echo_out": [], "links": [], "skipped": [],
+            "remote_servers": pacs_smoke_remote_servers(settings.get("dicomweb_servers"))}
 
     def skip(link, check, reason):
         plan["skipped"].append({"link": link, "check": check, "status": "skipped", "error": reason,
@@ -337,6 +393,7 @@ class FilterModule:
     def filters(self):
         return {
             "pacs_smoke_plan": pacs_smoke_plan,
+            "pacs_smoke_remote_servers": pacs_smoke_remote_servers,
             "pacs_smoke_matrix": pacs_smoke_matrix,
             "pacs_smoke_failures": pacs_smoke_failures,
             "pacs_smoke_table": pacs_smoke_table,

@@ -199,3 +199,49 @@ def test_phases_named_in_the_run_tags_alone():
     assert phases(tags, None, None) == ["inbound", "dicomweb"]
     with pytest.raises(AnsibleFilterError, match="expected a dict"):
         phases(["inbound"], ["all"], [])
+
+
+GOOD_SETTINGS = {"dicom_aet": "GH_PACS", "dicom_port": "4242", "http_port": 8042, "username": "smoke",
+                 "timeout": "3", "tls_expiry_fail_days": 7, "tls_expiry_warn_days": "30"}
+
+
+def test_setting_problems_accepts_templated_numbers_and_checks_only_given_keys():
+    assert MOD.setting_problems(GOOD_SETTINGS) == []
+    assert MOD.setting_problems({}) == []
+    assert MOD.setting_problems({"tls_expiry_warn_days": 7, "tls_expiry_fail_days": 7}) == []
+
+
+@pytest.mark.parametrize("key, value, variable", [
+    ("dicom_aet", "", "orthanc_dicom_aet is empty"),
+    ("dicom_aet", "  ", "orthanc_dicom_aet is empty"),
+    ("username", None, "pacs_smoke_username is empty"),
+    ("dicom_port", 0, "orthanc_dicom_port must be more than 0, got 0"),
+    ("http_port", "http", "orthanc_http_port must be more than 0, got 'http'"),
+    ("timeout", "0", "pacs_smoke_timeout must be more than 0, got '0'"),
+    ("timeout", -1.5, "pacs_smoke_timeout must be more than 0"),
+    ("tls_expiry_fail_days", -1, "pacs_smoke_tls_expiry_fail_days must be 0 or more, got -1"),
+    ("tls_expiry_warn_days", 3, "pacs_smoke_tls_expiry_warn_days must not be below pacs_smoke_tls_expiry_fail_days (7), got 3"),
+])
+def test_setting_problems_name_the_variable(key, value, variable):
+    problems = MOD.setting_problems(dict(GOOD_SETTINGS, **{key: value}))
+    assert len(problems) == 1 and problems[0].startswith(variable), problems
+
+
+def test_plan_refuses_bad_settings_naming_every_variable_at_once():
+    with pytest.raises(AnsibleFilterError) as error:
+        plan(dict(BASE, dicom_aet="", timeout=0, username=""))
+    message = str(error.value)
+    assert message.startswith("pacs_smoke: ")
+    for variable in ("orthanc_dicom_aet", "pacs_smoke_timeout", "pacs_smoke_username"):
+        assert variable in message
+
+
+def test_remote_servers_keep_name_and_smoke_stow_only():
+    kept = FILTERS["pacs_smoke_remote_servers"](BASE["dicomweb_servers"])
+    assert kept == [{"name": "r", "smoke_stow": True}, {"name": "s", "smoke_stow": False}]
+    assert FILTERS["pacs_smoke_remote_servers"](kept) == kept  # the plan takes either shape
+    assert FILTERS["pacs_smoke_remote_servers"](None) == []
+    with pytest.raises(AnsibleFilterError, match=r"orthanc_dicomweb_servers\[0\]: expected a dict, got str"):
+        FILTERS["pacs_smoke_remote_servers"](["https://user:secret@x/"])
+    with pytest.raises(AnsibleFilterError, match=r"orthanc_dicomweb_servers\[1\]: needs a name"):
+        FILTERS["pacs_smoke_remote_servers"]([{"name": "a"}, {"url": "u", "password": "secret"}])

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import socket
+import subprocess
 import sys
 import time
 
@@ -33,9 +34,9 @@ def load(name, directory=LIBRARY, as_name=None):
 
 # The modules import the role's module_utils as Ansible ships it with them; register each
 # under that name (as Ansible's AnsiballZ payload does) before loading the modules.
-UTILS = ("pacs_smoke_checks", "pacs_smoke_dicom", "pacs_smoke_dicomweb")
-SHARED, DICOM, WEB = (load(name, MODULE_UTILS, "ansible.module_utils." + name) for name in UTILS)
-PROBE, OUT, WRITE = load("pacs_smoke_probe"), load("orthanc_modality_echo"), load("pacs_smoke_write")
+UTILS = ("pacs_smoke_checks", "pacs_smoke_dicom", "pacs_smoke_dicomweb", "pacs_smoke_outbound")
+SHARED, DICOM, WEB, OUT = (load(name, MODULE_UTILS, "ansible.module_utils." + name) for name in UTILS)
+PROBE, WRITE = load("pacs_smoke_probe"), load("pacs_smoke_write")
 
 
 def run_module(name, args, check_mode=False):
@@ -134,7 +135,7 @@ def test_probe_module_inbound_arguments_and_check_mode(scp):
     assert out["failed"] and "calling_aet" in out["msg"]
     out = run_module("pacs_smoke_probe", inbound([echo_check("x", scp, "GOOD", expect="maybe")]))
     assert out["failed"] and "expect" in out["msg"]
-    out = run_module("pacs_smoke_probe", dict(inbound([echo_check("x", scp, "GOOD")]), phases=["outbound"]))
+    out = run_module("pacs_smoke_probe", dict(inbound([echo_check("x", scp, "GOOD")]), phases=["tls"]))
     assert out["failed"] and "phases" in out["msg"]
     out = run_module("pacs_smoke_probe", inbound([echo_check("x", scp, "GOOD")],
                                                  [dict(echo_check("f", scp, "GOOD"), check=None)]), check_mode=True)
@@ -191,24 +192,55 @@ def test_orthanc_find_refused_where_echo_succeeds(orthanc):
     assert res["CT-refused"]["status"] == "pass"
 
 
+OUTBOUND_CHECKS = [{"modality": "CT_ROOM1", "link": None, "check": None, "expected_offline": False},
+                   {"modality": "MR_BROKEN", "link": None, "check": None, "expected_offline": False},
+                   {"modality": "US_OLD", "link": None, "check": None, "expected_offline": True},
+                   {"modality": "NOT_CONFIGURED", "link": None, "check": None, "expected_offline": True}]
+
+
 def test_orthanc_outbound_echo_maps_http_errors(orthanc):
-    params = {"url": orthanc.pacs_url, "username": "smoke", "password": "smoke-secret",
-              "validate_certs": True, "timeout": 2, "max_workers": 8, "checks": [
-                  {"modality": "CT_ROOM1", "link": None, "check": None, "expected_offline": False},
-                  {"modality": "MR_BROKEN", "link": None, "check": None, "expected_offline": False},
-                  {"modality": "US_OLD", "link": None, "check": None, "expected_offline": True},
-                  {"modality": "NOT_CONFIGURED", "link": None, "check": None, "expected_offline": True}]}
-    res = {r["link"]: r for r in OUT.run_checks(params)}
-    assert res["CT_ROOM1"]["status"] == "pass"
+    connection = {"url": orthanc.pacs_url, "username": "smoke", "password": "smoke-secret",
+                  "validate_certs": True}
+    res = {r["link"]: r for r in OUT.run_outbound(OUTBOUND_CHECKS, connection, 2)}
+    assert res["CT_ROOM1"]["status"] == "pass" and res["CT_ROOM1"]["check"] == "echo_out"
     assert res["MR_BROKEN"]["status"] == "fail" and "HTTP 500" in res["MR_BROKEN"]["error"]
     assert "Connection refused" in res["MR_BROKEN"]["error"]
     assert res["US_OLD"]["status"] == "skipped" and "expected_offline" in res["US_OLD"]["error"]
     # A modality missing from Orthanc is a configuration error, even when expected offline.
     assert res["NOT_CONFIGURED"]["status"] == "fail" and "HTTP 404" in res["NOT_CONFIGURED"]["error"]
-    res = OUT.run_checks(dict(params, password="wrong"))
+    res = OUT.run_outbound(OUTBOUND_CHECKS, dict(connection, password="wrong"), 2)
     assert all(r["status"] == "fail" and "HTTP 401" in r["error"] for r in res)
-    res = OUT.run_checks(dict(params, url="http://127.0.0.1:%d" % closed_port()))
-    assert all("not reachable" in r["error"] for r in res)
+    res = OUT.run_outbound(OUTBOUND_CHECKS, dict(connection, url="http://127.0.0.1:%d" % closed_port()), 2)
+    assert all(r["status"] == "fail" and "not reachable" in r["error"] for r in res)
+
+
+@pytest.mark.parametrize("status, body, want", [
+    (401, "", ("HTTP 401 from Orthanc's REST API: the smoke credentials are refused", False)),
+    (404, '{"Message": "Unknown resource"}', ("HTTP 404: Orthanc has no modality named CT (Unknown resource)", False)),
+    (500, '{"Details": "DicomAssociation - connecting to AET \\"CT\\": Connection refused"}',
+     ('HTTP 500: DicomAssociation - connecting to AET "CT": Connection refused', True)),
+    (502, "bad gateway\n", ("HTTP 502: bad gateway", True)),
+])
+def test_outbound_answer_errors(status, body, want):
+    assert OUT.answer_error(status, body, "CT") == want
+
+
+def test_probe_runs_outbound_with_the_other_phases(orthanc):
+    """The outbound phase in the module, through the REST API of the DICOMweb option, beside
+    the inbound phase; check mode sends nothing."""
+    ip = orthanc.pacs_ip
+    args = probe_args(roundtrip_params(orthanc, remote_servers=[]), phases=("inbound", "outbound"),
+                      echo_checks=[dict(echo_check("CT", 4242, "CT1", host=ip, called="PPS_PACS"), check="echo_in")],
+                      outbound_checks=[{"modality": "CT_ROOM1"}, {"modality": "US_OLD", "expected_offline": True}])
+    out = run_module("pacs_smoke_probe", args)
+    assert [(r["link"], r["check"], r["status"]) for r in out["echo_out"]] == [
+        ("CT_ROOM1", "echo_out", "pass"), ("US_OLD", "echo_out", "skipped")], out["echo_out"]
+    assert [r["status"] for r in out["echo_in"]] == ["pass"] and out["dicomweb"] == [] and out["failed_count"] == 0
+    assert "smoke-secret" not in json.dumps(out)
+    out = run_module("pacs_smoke_probe", args, check_mode=True)
+    assert [(r["link"], r["status"]) for r in out["echo_out"]] == [("CT_ROOM1", "skipped"), ("US_OLD", "skipped")]
+    out = run_module("pacs_smoke_probe", {"phases": ["outbound"], "outbound_checks": [{"modality": "CT_ROOM1"}]})
+    assert out["failed"] and "phase outbound needs the option dicomweb" in out["msg"]
 
 
 def roundtrip_params(orthanc, **over):
@@ -350,7 +382,7 @@ def test_probe_runs_its_phases_at_the_same_time():
     start = time.monotonic()
     answer = PROBE.run_phases({"phases": ["inbound", "dicomweb", "inbound"]}, slow)
     assert time.monotonic() - start < 0.9
-    assert answer == {"echo_in": [{"status": "fail"}], "find_in": [], "dicomweb": [{"status": "pass"}],
+    assert answer == {"echo_in": [{"status": "fail"}], "find_in": [], "echo_out": [], "dicomweb": [{"status": "pass"}],
                       "study_uid": "", "patient_id": "", "failed_count": 1}
     assert PROBE.run_phases({"phases": []}, slow)["failed_count"] == 0
 
@@ -400,3 +432,55 @@ def test_basic_auth_sends_utf8_whatever_the_password_holds():
     assert WEB.basic_auth(None, "x") is None
     request = requests.Request("GET", "http://127.0.0.1/", auth=WEB.basic_auth("a", "密")).prepare()
     assert request.headers["Authorization"] == "Basic YTrlr4Y="
+
+
+ACTION = load("pacs_smoke_write", os.path.join(ROOT, "roles/pacs_smoke/action_plugins"))
+
+
+def test_write_action_answers_as_the_module():
+    """The action plugin's local writing: the module's write_files, its errors as failures."""
+    calls = []
+
+    def fake_write(*args):
+        calls.append(args)
+        return True, ["/r/h.json"]
+    params = {"directory": "/r", "files": {"h.json": "{}"}, "mode": "0640", "latest": None}
+    assert ACTION.write_locally(params, False, fake_write) == {"changed": True, "paths": ["/r/h.json"]}
+    assert calls == [("/r", {"h.json": "{}"}, 0o640, None, False)]
+    assert ACTION.write_locally(dict(params, mode="rw-r--r--"), False, fake_write) == {
+        "failed": True, "msg": "mode: 'rw-r--r--' is not an octal mode"}
+    answer = ACTION.write_locally(dict(params, files={"../x": ""}), True, ACTION.load_write_files())
+    assert answer["failed"] and "not a plain file name" in answer["msg"]
+    assert ACTION.load_write_files().__code__.co_filename.endswith("library/pacs_smoke_write.py")
+
+
+def run_write_task(target, connection, directory, verbosity="-vvv"):
+    """`ansible <target> -m pacs_smoke_write` with the role's module and action plugin."""
+    env = dict(os.environ, ANSIBLE_LIBRARY=LIBRARY, ANSIBLE_FORCE_COLOR="0",
+               ANSIBLE_ACTION_PLUGINS=os.path.join(ROOT, "roles/pacs_smoke/action_plugins"),
+               ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"))
+    args = json.dumps({"directory": directory, "latest": directory + "/../latest",
+                       "files": {"h.json": '{"a": 1}', "h.html": "<p>ok</p>"}})
+    ansible = os.path.join(os.path.dirname(sys.executable), "ansible")
+    return subprocess.run([ansible, "all", "-i", target + ",", "-c", connection, "-m", "pacs_smoke_write",
+                           "-a", args, verbosity], env=env, capture_output=True, text=True, timeout=120,
+                          check=False)
+
+
+def test_write_action_writes_on_the_controller_without_a_module_run(tmp_path):
+    proc = run_write_task("localhost", "local", str(tmp_path / "run1"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (tmp_path / "run1" / "h.html").read_text() == "<p>ok</p>\n"
+    assert os.readlink(tmp_path / "latest") == "run1"
+    # No module was started: a module run logs its EXEC of a Python with -vvv.
+    assert "EXEC" not in proc.stdout and "CHANGED" in proc.stdout, proc.stdout
+    again = run_write_task("localhost", "local", str(tmp_path / "run1"))
+    assert again.returncode == 0 and "SUCCESS" in again.stdout, again.stdout
+
+
+def test_write_action_runs_the_module_over_any_other_connection(orthanc):
+    """Over the docker connection the files are written in the container, by the module."""
+    proc = run_write_task(orthanc.pacs, "community.docker.docker", "/tmp/pp-write/run1")
+    assert proc.returncode == 0 and "CHANGED" in proc.stdout, proc.stdout + proc.stderr
+    assert "EXEC" in proc.stdout
+    assert pps_env.docker("exec", orthanc.pacs, "cat", "/tmp/pp-write/run1/h.json") == '{"a": 1}'

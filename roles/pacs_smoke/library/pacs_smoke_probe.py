@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: pacs_smoke_probe
-short_description: Run the probe host's smoke checks of a PACS (C-ECHO, C-FIND, DICOMweb) in one call
+short_description: Run the probe host's smoke checks of a PACS (C-ECHO, C-FIND, outbound C-ECHO, DICOMweb) in one call
 description:
   - Runs the checks of the phases listed in O(phases) in one process, the phases at the
     same time, and returns one result per check
@@ -24,6 +24,11 @@ description:
     passes with C(expect=accept) when the C-FIND ends with 0x0000; Orthanc 1.10.1 accepts
     the association of a known AE, then aborts it when C(AllowFind) is false. A peer that
     cannot be reached, or that takes the TCP connection and never answers, fails either way.
+  - C(outbound) Orthanc's own C-ECHO to each of O(outbound_checks) (C(POST /modalities/{name}/echo)
+    on its REST API at O(dicomweb.url), with the credentials and TLS settings of O(dicomweb)), all
+    at the same time: the proof is Orthanc's association (its AE title, its network path, its
+    C(DicomModalities) entry). A modality with C(expected_offline=true) that does not answer is
+    reported skipped; a modality Orthanc does not know (HTTP 404) always fails.
   - C(dicomweb) the REST API refuses a request without credentials (C(http_auth)); a
     synthetic Secondary Capture instance (PatientName C(patient_name), PatientID
     C(patient_id_prefix)-C(run_id), fresh UIDs, random pixels) is stored with STOW-RS
@@ -46,7 +51,7 @@ options:
     description: The phases to run; the checks of the others are not run and their keys are empty.
     type: list
     elements: str
-    choices: [inbound, dicomweb]
+    choices: [inbound, outbound, dicomweb]
     required: true
   timeout:
     description: Seconds per DICOM association (connect, ACSE, DIMSE, network) and per HTTP request.
@@ -100,8 +105,31 @@ options:
     type: list
     elements: dict
     default: []
+  outbound_checks:
+    description: The outbound C-ECHO checks (phase C(outbound)).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      link:
+        description: Name of the link shown in the report (default the modality's name).
+        type: str
+      check:
+        description: Name of the check shown in the report.
+        type: str
+        default: echo_out
+      modality:
+        description: The modality's name in Orthanc's C(DicomModalities).
+        type: str
+        required: true
+      expected_offline:
+        description: A modality that does not answer is reported skipped, not failed.
+        type: bool
+        default: false
   dicomweb:
-    description: The DICOMweb roundtrip (phase C(dicomweb), then required).
+    description:
+      - The DICOMweb roundtrip (phase C(dicomweb)) and Orthanc's REST API (phase C(outbound));
+        required by either phase.
     type: dict
     suboptions:
       url:
@@ -156,9 +184,9 @@ options:
 """
 
 EXAMPLES = r"""
-- name: C-ECHO and C-FIND Orthanc as its modalities, and the DICOMweb roundtrip, in one run
+- name: C-ECHO and C-FIND Orthanc as its modalities, its C-ECHO to them, and the DICOMweb roundtrip, in one run
   pacs_smoke_probe:
-    phases: [inbound, dicomweb]
+    phases: [inbound, outbound, dicomweb]
     echo_checks:
       - {link: CT_ROOM1, check: echo_in, host: pacs1.example.org, port: 4242,
          calling_aet: CT1, called_aet: GH_PACS}
@@ -167,6 +195,9 @@ EXAMPLES = r"""
     find_checks:
       - {link: XNAT_RESEARCH, check: find_in, host: pacs1.example.org, port: 4242,
          calling_aet: XNAT_RESEARCH, called_aet: GH_PACS}
+    outbound_checks:
+      - {link: CT_ROOM1, modality: CT_ROOM1}
+      - {link: PORTABLE_XR, modality: PORTABLE_XR, expected_offline: true}
     dicomweb:
       url: http://pacs1.example.org:8042
       username: admin
@@ -194,6 +225,11 @@ find_in:
   returned: always
   type: list
   elements: dict
+echo_out:
+  description: One result per outbound check, in the order given (empty unless phase outbound ran).
+  returned: always
+  type: list
+  elements: dict
 dicomweb:
   description: The results of the DICOMweb roundtrip (empty unless phase dicomweb ran).
   returned: always
@@ -217,8 +253,9 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.pacs_smoke_checks import count_failed, run_concurrently, skipped_results
 from ansible.module_utils import pacs_smoke_dicom as dicom
 from ansible.module_utils import pacs_smoke_dicomweb as dicomweb
+from ansible.module_utils import pacs_smoke_outbound as outbound
 
-RESULT_KEYS = ("echo_in", "find_in", "dicomweb")
+RESULT_KEYS = ("echo_in", "find_in", "echo_out", "dicomweb")
 
 
 def run_inbound(params):
@@ -235,7 +272,13 @@ def run_dicomweb(params):
     return {"dicomweb": trip.results, "study_uid": trip.uids["study"], "patient_id": trip.patient_id}
 
 
-PHASES = {"inbound": run_inbound, "dicomweb": run_dicomweb}
+def run_echo_out(params):
+    """Orthanc's C-ECHO to every modality of outbound_checks, asked through its REST API."""
+    return {"echo_out": outbound.run_outbound(params["outbound_checks"], params["dicomweb"], params["timeout"],
+                                              params["max_workers"])}
+
+
+PHASES = {"inbound": run_inbound, "outbound": run_echo_out, "dicomweb": run_dicomweb}
 
 
 def skip_phase(params, phase, reason):
@@ -243,6 +286,8 @@ def skip_phase(params, phase, reason):
     if phase == "inbound":
         return {"echo_in": skipped_results(dicom.normalise_echo(params["echo_checks"]), reason),
                 "find_in": skipped_results(dicom.normalise_find(params["find_checks"]), reason)}
+    if phase == "outbound":
+        return {"echo_out": outbound.skipped(params["outbound_checks"], reason)}
     return {"dicomweb": dicomweb.skipped(params["dicomweb"], reason)}
 
 
@@ -260,8 +305,9 @@ def run_phases(params, runner):
 
 def argument_errors(params):
     """Why the arguments cannot run (options a listed phase needs), or an empty string."""
-    if "dicomweb" in params["phases"] and not params.get("dicomweb"):
-        return "phase dicomweb needs the option dicomweb (url, username, password, run_id)"
+    for phase in ("dicomweb", "outbound"):
+        if phase in params["phases"] and not params.get("dicomweb"):
+            return "phase %s needs the option dicomweb (url, username, password, run_id)" % phase
     return ""
 
 
@@ -273,6 +319,7 @@ def main():
             max_workers=dict(type="int", default=16),
             echo_checks=dict(type="list", elements="dict", default=[], options=dicom.ECHO_SPEC),
             find_checks=dict(type="list", elements="dict", default=[], options=dicom.FIND_SPEC),
+            outbound_checks=dict(type="list", elements="dict", default=[], options=outbound.OUTBOUND_SPEC),
             dicomweb=dict(type="dict", options=dicomweb.DICOMWEB_SPEC),
         ),
         supports_check_mode=True,
@@ -282,6 +329,7 @@ def main():
     if error:
         module.fail_json(msg=error)
     for phase, lib, missing in (("inbound", dicom, "pynetdicom and pydicom"),
+                                ("outbound", outbound, "requests"),
                                 ("dicomweb", dicomweb, "pydicom, requests and dicomweb-client")):
         if phase in params["phases"] and lib.IMPORT_ERROR:
             module.fail_json(msg=missing_required_lib(missing), exception=lib.IMPORT_ERROR)

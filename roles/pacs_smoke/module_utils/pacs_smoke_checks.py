@@ -5,9 +5,9 @@ session to Orthanc, through the HTTPS front door when there is one.
 
 Imported by the modules as ``from ansible.module_utils.pacs_smoke_checks import ...``;
 Ansible ships this role-level module_utils file with each module. Only the Python
-standard library is imported at the top, so orthanc_modality_echo keeps needing
-nothing else; pynetdicom is imported when an association is made, pydicom when the
-synthetic test instance is built, requests when an HTTP session is made.
+standard library is imported at the top: pynetdicom is imported when an association is
+made, pydicom when the synthetic test instance is built, requests when an HTTP session is
+made.
 """
 
 from __future__ import annotations
