@@ -20,7 +20,8 @@ short_description: The Orthanc version a host runs and the keys of newer version
 description:
   - C(orthanc_target_version) returns C({version, source, assumed}) from C(orthanc_version), the container
     image's tag, or the output of C(apt-cache policy orthanc) on the host.
-  - C(orthanc_version_errors) lists the inventory's keys that the version lacks, and the problems of the newer
+  - >-
+    C(orthanc_version_errors) lists the inventory's keys that the version lacks, and the problems of the newer
     keys themselves, as C(<variable>[<item>]: <problem>) strings.
   - C(orthanc_versioned_config) returns the top-level keys of newer versions to merge into orthanc.json.
   - C(orthanc_offline_version_errors) is C(orthanc_version_errors) with the version known without the host

@@ -12,7 +12,8 @@ DOCUMENTATION = r"""
 module: orthanc_config_backups
 short_description: Keep only the newest backups of a configuration file
 description:
-  - The template module's C(backup) writes C(<file>.<pid>.<date>@<time>~) next to the file. Those
+  - >-
+    The template module's C(backup) writes C(<file>.<pid>.<date>@<time>~) next to the file. Those
     backups hold the same secrets as the file: this module removes all but the newest O(keep) of
     them (newest by modification time, then by name).
   - Only regular files whose name is O(name), a dot, anything, and a final C(~) are considered.

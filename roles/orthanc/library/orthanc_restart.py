@@ -18,7 +18,8 @@ description:
   - Restarts Orthanc (the systemd unit after C(systemctl reset-failed), or the Docker
     container), then waits until its HTTP server answers O(url) at all; any HTTP status,
     401 included, counts. Whether Orthanc is healthy (its AE title) is the role's next check.
-  - One task does both, so that C(throttle: 1) rolls restarts through a group of nodes: the
+  - >-
+    One task does both, so that C(throttle: 1) rolls restarts through a group of nodes: the
     next node is touched only when this one serves again.
   - A failing C(systemctl reset-failed) is ignored (nothing to reset); a failing restart
     fails the module, as does no answer within O(timeout) seconds.

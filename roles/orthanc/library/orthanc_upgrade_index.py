@@ -30,7 +30,8 @@ description:
   - C(restore) puts the index and marker of the folder O(backup) back into the storage folder
     (removing a stale C(index-wal)/C(index-shm)).
   - C(chown) gives every file and folder under the storage folder to O(owner):O(group).
-  - In check mode nothing is written; what would change is reported. C(backup) then also accepts an
+  - >-
+    In check mode nothing is written; what would change is reported. C(backup) then also accepts an
     index that a running Orthanc keeps locked (it would be stopped first): its counts and schema are null.
 options:
   action:

@@ -18,7 +18,8 @@ DOCUMENTATION = r"""
 module: orthanc_upgrade_postgresql
 short_description: Read, back up, restore and mark Orthanc's PostgreSQL index around an upgrade
 description:
-  - With C(orthanc_database: postgresql) Orthanc's index is in a PostgreSQL database: its table
+  - >-
+    With C(orthanc_database: postgresql) Orthanc's index is in a PostgreSQL database: its table
     C(GlobalProperties) holds the schema version under property 1, its table C(Resources) one row per
     patient, study, series and instance, C(resourceType) 0 to 3 (C(OrthancPluginResourceType), as the
     plugin's own triggers say). Every node of a site shares it, so the marker naming the Orthanc that

@@ -24,7 +24,8 @@ description:
     passes with C(expect=accept) when the C-FIND ends with 0x0000; Orthanc 1.10.1 accepts
     the association of a known AE, then aborts it when C(AllowFind) is false. A peer that
     cannot be reached, or that takes the TCP connection and never answers, fails either way.
-  - C(outbound) Orthanc's own C-ECHO to each of O(outbound_checks) (C(POST /modalities/{name}/echo)
+  - >-
+    C(outbound) Orthanc's own C-ECHO to each of O(outbound_checks) (C(POST /modalities/{name}/echo)
     on its REST API at O(dicomweb.url), with the credentials and TLS settings of O(dicomweb)), all
     at the same time: the proof is Orthanc's association (its AE title, its network path, its
     C(DicomModalities) entry). A modality with C(expected_offline=true) that does not answer is

@@ -23,7 +23,8 @@ description:
     OpenSSL cannot offer TLS 1.1 at all the check is C(skipped), never passed.
   - C(http_redirect) - plain HTTP on O(http_port) redirects to https:// (301, 302, 307,
     308) or is refused (no listener); serving anything else fails.
-  - C(http_closed) - for each of O(closed_http_ports) (Orthanc's own HTTP port behind the
+  - >-
+    C(http_closed) - for each of O(closed_http_ports) (Orthanc's own HTTP port behind the
     front door): refused or silently dropped passes; an HTTP 401 or 403 answer (Orthanc
     with C(RemoteAccessAllowed) false answers 401 to every other host, even with valid
     credentials) is C(warn), because the port is still reachable and a client may send

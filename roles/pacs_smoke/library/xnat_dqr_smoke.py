@@ -12,14 +12,16 @@ description:
   - Puts a synthetic test study (PatientName O(patient_name), PatientID
     O(patient_id_prefix)-O(run_id)) into Orthanc through its REST API, runs the checks
     below for every XNAT of O(xnats), then deletes the study from Orthanc again.
-  - C(dqr_query) XNAT is asked to C-FIND Orthanc for the study
+  - >-
+    C(dqr_query) XNAT is asked to C-FIND Orthanc for the study
     (C(POST /xapi/dqr/query/studies)) and must list it. Read-only: runs for every XNAT.
   - C(xnat_store) Orthanc C-STOREs the study to the XNAT's receiver
     (C(POST /modalities/{name}/store), synchronous, no failed instance), the study must
     appear in XNAT's prearchive (C(GET /data/prearchive/projects?tag=<StudyInstanceUID>)),
     and is deleted there (C(POST /data/services/prearchive/delete), form field C(src)).
     A receiver that accepts the C-STORE but archives nothing fails this check.
-  - C(dqr_import) XNAT imports the study (C(POST /xapi/dqr/import): XNAT asks Orthanc for a
+  - >-
+    C(dqr_import) XNAT imports the study (C(POST /xapi/dqr/import): XNAT asks Orthanc for a
     C-MOVE to its receiver); it must land in the prearchive of O(xnats[].project), and is
     deleted there.
   - C(xnat_store) and C(dqr_import) write into XNAT and run only where O(xnats[].write) is
