@@ -120,6 +120,16 @@ def test_baseline_fails_on_exactly_the_planted_faults(baseline, env):
         assert secret not in json.dumps(report)
 
 
+def test_no_secret_in_the_output_at_vvvv(baseline, env, reports):
+    """Every task's result is printed at -v and more: no password of the inventory may be in it
+    (the host's model, which holds them, once was, in the plan task's facts)."""
+    proc, _ = playbook(env, reports, "-vvvv")
+    remote_cleanup(env)
+    assert "TASK [pacs_smoke : Report | Write" in proc.stdout, proc.stdout[-2000:]
+    for secret in ("smoke-secret", "remote-secret", "not-the-password"):
+        assert secret not in proc.stdout and secret not in proc.stderr, secret
+
+
 def test_no_test_data_left_in_the_pacs(baseline, env):
     assert env.studies() == []
     found = requests.post(env.pacs_url + "/tools/find", auth=pps_env.PACS_USER, timeout=3,
