@@ -94,6 +94,20 @@ def test_package_json_files_kept_empty(host):
         assert host.file(f"/etc/orthanc/{name}").content_string == "{}\n", name
 
 
+def test_the_packages_never_started_orthanc_on_the_first_install(host):
+    """Orthanc's first start on this fresh host ran on the role's configuration, not on the
+    packages' (which loads every plugin of the folder, serve-folders among them): the packages'
+    postinst start and restarts, one of which could stop an Orthanc 1.10.1 while it creates its
+    index and leave it unreadable, were kept off by policy-rc.d (install-package.yml)."""
+    logs = sorted(name for name in host.check_output("ls /var/log/orthanc").split()
+                  if name.startswith("Orthanc.log."))
+    assert logs, "Orthanc wrote no log file"
+    first = host.file("/var/log/orthanc/" + logs[0]).content_string
+    assert "Registering plugin 'serve-folders'" not in first, first[:3000]
+    assert "/etc/orthanc/orthanc.json" in first
+    assert not host.file("/usr/sbin/policy-rc.d").exists
+
+
 def test_package_reinstall_keeps_dpkg_and_orthanc_healthy(host):
     """A reinstall of the packages must still work on a converged host (the real upgrades,
     1.10.1 to 1.12.7 and package to container on the same storage: molecule/upgrade)."""
