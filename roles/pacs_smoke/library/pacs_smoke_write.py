@@ -102,26 +102,34 @@ def write_files(directory, files, mode, latest, check_mode):
     return changed, paths
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            directory=dict(type="path", required=True),
-            files=dict(type="dict", required=True),
-            mode=dict(type="str", default="0644"),
-            latest=dict(type="path"),
-        ),
-        supports_check_mode=True,
-    )
-    params = module.params
+# The options (DOCUMENTATION); the action plugin of the same name validates with them too.
+ARGUMENT_SPEC = dict(
+    directory=dict(type="path", required=True),
+    files=dict(type="dict", required=True),
+    mode=dict(type="str", default="0644"),
+    latest=dict(type="path"),
+)
+
+
+def answer(params, check_mode, write=write_files):
+    """The module's answer for validated params: {changed, paths}, or {failed, msg}."""
     try:
         mode = int(params["mode"], 8)
     except ValueError:
-        module.fail_json(msg="mode: %r is not an octal mode" % params["mode"])
+        return {"failed": True, "msg": "mode: %r is not an octal mode" % params["mode"]}
     try:
-        changed, paths = write_files(params["directory"], params["files"], mode, params["latest"], module.check_mode)
+        changed, paths = write(params["directory"], params["files"], mode, params["latest"], check_mode)
     except (ValueError, OSError) as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(changed=changed, paths=paths)
+        return {"failed": True, "msg": str(exc)}
+    return {"changed": changed, "paths": paths}
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    result = answer(module.params, module.check_mode)
+    if result.get("failed"):
+        module.fail_json(msg=result["msg"])
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":
