@@ -32,7 +32,7 @@ DOCUMENTATION = r"""
 name: pacs_firewall_sources
 short_description: Source sets and validation for the pacs_firewall role
 description:
-  - "This file holds seven filters; all are pure but C(pacs_firewall_resolve), which asks the controller's resolver."
+  - "This file holds eight filters; all are pure but C(pacs_firewall_resolve), which asks the controller's resolver."
   - "C(pacs_firewall_errors(cfg)) - validates the inputs and returns a list of error strings
     of the form C(<variable>[<item>]: <problem>), every problem at once, empty when all is
     well: ports (1-65535, DICOM/HTTP/SSH distinct), CIDR lists (IPv4/IPv6, no host bits),
@@ -58,6 +58,10 @@ description:
     C(pacs_https_front_doors) input of the other filters, which opens Orthanc's HTTP port to them (a
     front door load-balancing several nodes reaches each node's HTTP port). The host itself and
     loopback upstreams are left out."
+  - "C(pacs_firewall_os_family(os_release)) - the OS family, as Ansible's C(ansible_facts.os_family) names the
+    two the role knows (C(Debian), C(RedHat)), from the text of the host's C(/etc/os-release) (its ID and
+    ID_LIKE); any other family is C(other:<ID>), and a text without ID is C(unknown). The role reads the
+    file in the probe it runs anyway, instead of gathering facts (one module run less)."
   - "C(pacs_firewall_ports(cfg)) - the TCP ports of each source set (C(dicom), C(http), C(ssh)) and the
     ports C(closed) to every host but loopback. With C(pacs_https_enabled) the C(http) set opens the
     HTTPS port (and the plain-HTTP redirect port when C(pacs_https_http_redirect)) instead of
@@ -77,6 +81,7 @@ options:
         and for C(pacs_firewall_errors) also pacs_firewall_nft_table and pacs_firewall_firewalld_policy
         (checked only when present)."
       - "For C(pacs_firewall_resolve): the list returned by C(pacs_firewall_hostnames)."
+      - "For C(pacs_firewall_os_family): the text of /etc/os-release (a list of its lines is accepted too)."
     type: raw
     required: true
   resolved:
@@ -111,6 +116,7 @@ _value:
     - "C(pacs_firewall_resolve): C({addresses: {name: [addr, ...]}, errors: [str, ...]})."
     - "C(pacs_firewall_sources): C({dicom: {ipv4: [...], ipv6: [...]}, http: {...}, ssh: {...}}), sorted networks."
     - "C(pacs_firewall_front_doors): C([{name: pp-lb, host: 10.0.0.5}]), in the order of C(hostnames)."
+    - "C(pacs_firewall_os_family): C(Debian), C(RedHat), C(other:<ID>) or C(unknown)."
     - "C(pacs_firewall_ports): C({dicom: [4242], http: [443, 80], ssh: [22], closed: [8042]}) (lists of ints)."
   type: raw
 """
@@ -613,6 +619,38 @@ def pacs_firewall_notices(data, management=None):
                       "to them" % (label, who)]
 
 
+# os-release IDs (in ID or ID_LIKE) of the two families the role installs packages for,
+# as Ansible's distribution facts group them.
+_OS_FAMILIES = (("Debian", {"debian", "ubuntu"}),
+                ("RedHat", {"rhel", "fedora", "centos", "rocky", "almalinux", "ol", "amzn"}))
+
+
+def _os_release_value(text):
+    """One os-release value without its optional shell quotes."""
+    text = text.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
+        text = text[1:-1]
+    return text
+
+
+def pacs_firewall_os_family(os_release):
+    """The OS family (Debian, RedHat, other:<ID>, unknown) from the text of /etc/os-release."""
+    lines = os_release.splitlines() if isinstance(os_release, str) else list(os_release or [])
+    values = {}
+    for line in lines:
+        key, sep, value = str(line).partition("=")
+        if sep and key.strip() in ("ID", "ID_LIKE"):
+            values[key.strip()] = _os_release_value(value).lower()
+    ident = values.get("ID", "")
+    if not ident:
+        return "unknown"
+    ids = {ident} | set(values.get("ID_LIKE", "").split())
+    for family, members in _OS_FAMILIES:
+        if ids & members:
+            return family
+    return "other:%s" % ident
+
+
 class FilterModule:
     """Map the filter names to their functions."""
 
@@ -625,4 +663,5 @@ class FilterModule:
             "pacs_firewall_notices": pacs_firewall_notices,
             "pacs_firewall_ports": pacs_firewall_ports,
             "pacs_firewall_front_doors": pacs_firewall_front_doors,
+            "pacs_firewall_os_family": pacs_firewall_os_family,
         }

@@ -41,7 +41,37 @@ def base(**overrides):
 def test_all_filters_registered():
     assert set(FILTERS) == {
         "pacs_firewall_errors", "pacs_firewall_sources", "pacs_firewall_hostnames", "pacs_firewall_resolve",
-        "pacs_firewall_notices", "pacs_firewall_ports", "pacs_firewall_front_doors"}
+        "pacs_firewall_notices", "pacs_firewall_ports", "pacs_firewall_front_doors", "pacs_firewall_os_family"}
+
+
+# The files as the distributions ship them (ID and ID_LIKE are what counts).
+_OS_RELEASES = {
+    "Debian": ['PRETTY_NAME="Debian GNU/Linux 13 (trixie)"', 'NAME="Debian GNU/Linux"', 'VERSION_ID="13"',
+               'VERSION="13 (trixie)"', "VERSION_CODENAME=trixie", "DEBIAN_VERSION_FULL=13.1", "ID=debian"],
+    "Ubuntu": ['PRETTY_NAME="Ubuntu 24.04.1 LTS"', 'NAME="Ubuntu"', 'VERSION_ID="24.04"', "ID=ubuntu",
+               "ID_LIKE=debian", "UBUNTU_CODENAME=noble"],
+    "Mint": ['NAME="Linux Mint"', "ID=linuxmint", "ID_LIKE=\"ubuntu debian\""],
+    "Rocky": ['NAME="Rocky Linux"', 'VERSION="9.4 (Blue Onyx)"', 'ID="rocky"', 'ID_LIKE="rhel centos fedora"'],
+    "Fedora": ["NAME=\"Fedora Linux\"", "ID=fedora", "VERSION_ID=40"],
+    "Alpine": ['NAME="Alpine Linux"', "ID=alpine", "VERSION_ID=3.20.0"],
+    "openSUSE": ['NAME="openSUSE Leap"', 'ID="opensuse-leap"', 'ID_LIKE="suse opensuse"'],
+}
+
+
+@pytest.mark.parametrize("name, family", [("Debian", "Debian"), ("Ubuntu", "Debian"), ("Mint", "Debian"),
+                                          ("Rocky", "RedHat"), ("Fedora", "RedHat"), ("Alpine", "other:alpine"),
+                                          ("openSUSE", "other:opensuse-leap")])
+def test_os_family_from_os_release(name, family):
+    os_family = FILTERS["pacs_firewall_os_family"]
+    assert os_family("\n".join(_OS_RELEASES[name]) + "\n") == family
+    assert os_family(_OS_RELEASES[name]) == family  # stdout_lines
+
+
+def test_os_family_of_this_machine_and_of_nothing():
+    os_family = FILTERS["pacs_firewall_os_family"]
+    assert os_family(pathlib.Path("/etc/os-release").read_text(encoding="utf-8")) == "Debian"
+    assert os_family("") == "unknown"
+    assert os_family(["NAME=x", "ID_LIKE=debian"]) == "unknown"
 
 
 def test_modalities_go_to_dicom_only():

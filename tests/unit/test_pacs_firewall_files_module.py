@@ -1,0 +1,97 @@
+"""roles/pacs_firewall/library/pacs_firewall_files.py, run as Ansible runs it (as root here)."""
+
+import importlib.util
+import os
+import pathlib
+
+import pytest
+from module_run import run_module_file
+
+MODULE = pathlib.Path(__file__).resolve().parents[2] / "roles" / "pacs_firewall" / "library" / "pacs_firewall_files.py"
+_SPEC = importlib.util.spec_from_file_location("pacs_firewall_files", MODULE)
+FILES = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(FILES)
+
+
+def _args(root, ruleset="table inet t {}\n", validate="grep -q table %s"):
+    return {
+        "directories": [{"path": str(root / "etc"), "mode": "0700"}, {"path": str(root / "etc" / "d"), "mode": "0755"}],
+        "files": [
+            {"name": "unit", "path": str(root / "etc" / "d" / "unit.service"), "content": "[Unit]\n", "mode": "0644"},
+            {"name": "ruleset", "path": str(root / "etc" / "rules.nft"), "content": ruleset, "mode": "0600",
+             "validate": validate},
+        ],
+    }
+
+
+def _mode(path):
+    return oct(os.stat(path).st_mode & 0o7777)
+
+
+def test_writes_folders_and_files_then_changes_nothing(tmp_path):
+    first = run_module_file(MODULE, _args(tmp_path))
+    assert first["changed"] is True, first
+    assert first["written"] == [str(tmp_path / "etc"), str(tmp_path / "etc" / "d"), "unit", "ruleset"]
+    assert (tmp_path / "etc" / "rules.nft").read_text() == "table inet t {}\n"
+    assert _mode(tmp_path / "etc") == "0o700" and _mode(tmp_path / "etc" / "rules.nft") == "0o600"
+    assert _mode(tmp_path / "etc" / "d" / "unit.service") == "0o644"
+    assert [d["before_header"] for d in first["diff"]] == [str(tmp_path / "etc" / "d" / "unit.service"),
+                                                          str(tmp_path / "etc" / "rules.nft")]
+    assert sorted(os.listdir(tmp_path / "etc")) == ["d", "rules.nft"]  # no candidate left behind
+    again = run_module_file(MODULE, _args(tmp_path))
+    assert again["changed"] is False and again["written"] == [] and again["diff"] == []
+
+
+def test_check_mode_writes_nothing_and_shows_the_diff(tmp_path):
+    run_module_file(MODULE, _args(tmp_path))
+    result = run_module_file(MODULE, _args(tmp_path, ruleset="table inet t { }\n"), check=True)
+    assert result["changed"] is True and result["written"] == ["ruleset"]
+    assert result["diff"] == [{"before_header": str(tmp_path / "etc" / "rules.nft"),
+                               "after_header": str(tmp_path / "etc" / "rules.nft"),
+                               "before": "table inet t {}\n", "after": "table inet t { }\n"}]
+    assert (tmp_path / "etc" / "rules.nft").read_text() == "table inet t {}\n"
+    fresh = run_module_file(MODULE, _args(tmp_path / "fresh"), check=True)
+    assert fresh["changed"] is True and not (tmp_path / "fresh").exists()
+
+
+def test_a_mode_change_is_written_without_a_content_diff(tmp_path):
+    run_module_file(MODULE, _args(tmp_path))
+    os.chmod(tmp_path / "etc" / "rules.nft", 0o644)
+    os.chmod(tmp_path / "etc", 0o755)
+    result = run_module_file(MODULE, _args(tmp_path))
+    assert result["written"] == [str(tmp_path / "etc"), "ruleset"] and result["diff"] == []
+    assert _mode(tmp_path / "etc" / "rules.nft") == "0o600" and _mode(tmp_path / "etc") == "0o700"
+
+
+def test_a_refused_file_leaves_the_old_one_and_names_the_file(tmp_path):
+    run_module_file(MODULE, _args(tmp_path))
+    args = _args(tmp_path, ruleset="garbage\n")
+    args["files"].append({"name": "after", "path": str(tmp_path / "etc" / "after"), "content": "x", "mode": "0600"})
+    result = run_module_file(MODULE, args)
+    assert result["failed"] is True
+    assert result["msg"].startswith("%s: the check `grep -q table %%s` refused the new file (rc 1)"
+                                    % (tmp_path / "etc" / "rules.nft"))
+    assert (tmp_path / "etc" / "rules.nft").read_text() == "table inet t {}\n"
+    assert not (tmp_path / "etc" / "after").exists()
+    assert sorted(os.listdir(tmp_path / "etc")) == ["d", "rules.nft"]
+
+
+def test_the_checker_reads_the_candidate_not_the_old_file(tmp_path):
+    run_module_file(MODULE, _args(tmp_path))
+    result = run_module_file(MODULE, _args(tmp_path, ruleset="table two\n", validate="grep -q two %s"))
+    assert result["changed"] is True, result
+    assert (tmp_path / "etc" / "rules.nft").read_text() == "table two\n"
+
+
+def test_validate_argv():
+    assert FILES.validate_argv("nft -c -f %s", "/etc/x y") == ["nft", "-c", "-f", "/etc/x y"]
+    assert FILES.validate_argv("python3 '/usr/local/lib/check it.py' %s", "/t") == [
+        "python3", "/usr/local/lib/check it.py", "/t"]
+    with pytest.raises(ValueError, match="has no %s"):
+        FILES.validate_argv("nft -c -f", "/t")
+
+
+@pytest.mark.parametrize("current, mode, expected", [
+    (None, None, True), ("a", 0o600, False), ("b", 0o600, True), ("a", 0o644, True)])
+def test_file_changes(current, mode, expected):
+    assert FILES.file_changes(current, mode, "a", 0o600) is expected
