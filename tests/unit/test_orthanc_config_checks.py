@@ -1,11 +1,12 @@
 """The orthanc role's guards around orthanc.json: the candidate checker it runs on the host
 before a new file replaces the old one (roles/orthanc/files/pacs-orthanc-json-check.py), and
-the module that keeps only the newest backups (roles/orthanc/library/orthanc_config_backups.py).
+the pruning of its backups to the newest few (roles/orthanc/library/orthanc_json_files.py, keep_backups).
 
 The checker is run as the template task runs it (Debian's /usr/bin/python3 on the file);
 the candidates are shaped like the role's rendered orthanc.json (a ``//`` header, then JSON).
 """
 
+import grp
 import importlib.util
 import json
 import os
@@ -18,7 +19,7 @@ from module_run import run_module_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CHECKER = os.path.join(ROOT, "roles", "orthanc", "files", "pacs-orthanc-json-check.py")
-BACKUPS = os.path.join(ROOT, "roles", "orthanc", "library", "orthanc_config_backups.py")
+BACKUPS = os.path.join(ROOT, "roles", "orthanc", "library", "orthanc_json_files.py")
 
 
 def _load(name, path):
@@ -29,7 +30,13 @@ def _load(name, path):
 
 
 CHECK = _load("pacs_orthanc_json_check", CHECKER)
-PRUNE = _load("orthanc_config_backups", BACKUPS)
+PRUNE = _load("orthanc_json_files", BACKUPS)
+
+
+def prune(tmp_path, folder, keep, check=False):
+    """The module as the role runs it where the JSON files are left alone (tidy false)."""
+    return run_module_file(BACKUPS, {"path": str(folder), "keep_backups": keep, "tidy": False,
+                                     "group": grp.getgrgid(os.getgid()).gr_name}, tmp_path, check=check)
 
 HEADER = "//\n// Ansible managed\n//\n"
 GOOD = HEADER + json.dumps({"Name": "PACS", "DicomPort": 4242, "RegisteredUsers": {"admin": "p//w"}}, indent=2)
@@ -103,27 +110,27 @@ def _backups(folder):
 
 def test_the_module_keeps_the_newest_and_nothing_else_is_touched(tmp_path):
     before = _backups(tmp_path / "etc")
-    answer = run_module_file(BACKUPS, {"path": str(tmp_path / "etc"), "keep": 1}, tmp_path)
+    answer = prune(tmp_path, tmp_path / "etc", 1)
     assert answer["changed"] is True
     assert answer["removed"] == ["orthanc.json.%d.2026-11-30@10:00:0%d~" % (100 + i, i) for i in range(3)]
     assert sorted(p.name for p in (tmp_path / "etc").iterdir()) == [
         name for name in before if name not in answer["removed"]]
-    again = run_module_file(BACKUPS, {"path": str(tmp_path / "etc"), "keep": 1}, tmp_path)
+    again = prune(tmp_path, tmp_path / "etc", 1)
     assert (again["changed"], again["removed"]) == (False, [])
 
 
 def test_check_mode_reports_and_removes_nothing(tmp_path):
     before = _backups(tmp_path / "etc")
-    answer = run_module_file(BACKUPS, {"path": str(tmp_path / "etc"), "keep": 2}, tmp_path, check=True)
+    answer = prune(tmp_path, tmp_path / "etc", 2, check=True)
     assert answer["changed"] is True and len(answer["removed"]) == 2
     assert sorted(p.name for p in (tmp_path / "etc").iterdir()) == before
 
 
 def test_a_missing_folder_is_nothing_to_prune(tmp_path):
-    answer = run_module_file(BACKUPS, {"path": str(tmp_path / "nowhere"), "keep": 0}, tmp_path)
+    answer = prune(tmp_path, tmp_path / "nowhere", 0)
     assert (answer["changed"], answer["removed"]) == (False, [])
 
 
 def test_a_negative_keep_fails_naming_the_file(tmp_path):
-    answer = run_module_file(BACKUPS, {"path": str(tmp_path), "keep": -1}, tmp_path)
-    assert answer["failed"] is True and "orthanc.json" in answer["msg"] and "0 or more" in answer["msg"]
+    answer = prune(tmp_path, tmp_path, -1)
+    assert answer["failed"] is True and str(tmp_path) in answer["msg"] and "keep_backups must be 0 or more" in answer["msg"]

@@ -159,3 +159,27 @@ def test_a_folder_not_created_yet_changes_nothing(tmp_path):
     result = run(tmp_path, check=True)
     assert result.get("failed") is not True, result
     assert result["changed"] is False and result["emptied"] == [] and result["renamed"] == []
+
+
+def test_pruned_backups_are_reported_apart_from_what_orthanc_reads(etc, tmp_path):
+    """The role restarts Orthanc on emptied or renamed files, not on pruned backups (main.yml)."""
+    for index in range(3):
+        backup = etc / ("orthanc.json.%d.2026-12-01@10:00:0%d~" % (100 + index, index))
+        backup.write_text("{}", encoding="utf-8")
+        os.utime(backup, (1000 + index, 1000 + index))
+    first = run(tmp_path, keep_backups=1)
+    assert first["changed"] is True and first["emptied"] and first["removed"] == [
+        "orthanc.json.100.2026-12-01@10:00:00~", "orthanc.json.101.2026-12-01@10:00:01~"]
+    (etc / "orthanc.json.103.2026-12-01@10:00:03~").write_text("{}", encoding="utf-8")
+    second = run(tmp_path, keep_backups=1)
+    assert (second["changed"], second["emptied"], second["renamed"]) == (True, [], [])
+    assert second["removed"] == ["orthanc.json.102.2026-12-01@10:00:02~"]
+    assert run(tmp_path, keep_backups=1)["changed"] is False
+
+
+def test_tidy_false_leaves_the_json_files(etc, tmp_path):
+    (etc / "extra.json").write_text("{}", encoding="utf-8")
+    answer = run(tmp_path, tidy=False)
+    assert (answer["changed"], answer["emptied"], answer["renamed"], answer["removed"]) == (False, [], [], [])
+    assert (etc / "extra.json").exists() and (etc / "credentials.json").read_text(encoding="utf-8") == SHIPPED[
+        "credentials.json"]

@@ -3,8 +3,10 @@ HTTPS servers on loopback and real commands, and the module as Ansible runs it (
 subprocess with an args file) restarting a real Orthanc 1.10.1 container
 (local/orthanc:1.10.1, names start with pp-unit-restart-)."""
 
+import functools
 import http.server
 import importlib.util
+import json
 import os
 import socket
 import ssl
@@ -64,14 +66,30 @@ def self_signed(tmp_path):
 def test_restart_commands():
     assert RESTART.restart_commands("systemd", "orthanc") == [
         ["systemctl", "reset-failed", "orthanc"], ["systemctl", "restart", "orthanc"]]
+    assert RESTART.restart_commands("systemd", "orthanc", enable=True) == [
+        ["systemctl", "reset-failed", "orthanc"], ["systemctl", "enable", "orthanc"], ["systemctl", "restart", "orthanc"]]
     assert RESTART.restart_commands("docker", "pacs-orthanc") == [["docker", "restart", "pacs-orthanc"]]
+    assert RESTART.restart_commands("docker", "pacs-orthanc", enable=True) == [["docker", "restart", "pacs-orthanc"]]
     with pytest.raises(ValueError, match="unknown manager 'podman'"):
         RESTART.restart_commands("podman", "orthanc")
 
 
-def test_run_commands_ignores_all_but_the_last_failure():
-    """`systemctl reset-failed` fails when there is nothing to reset: that is no failure."""
-    assert RESTART.run_commands([["false"], ["true"]]) is None
+def test_run_commands_ignores_only_a_failing_reset_failed(tmp_path):
+    """`systemctl reset-failed` fails when there is nothing to reset: that is no failure. A failing
+    enable is one, and the restart after it does not run."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "log"
+    fake = bin_dir / "systemctl"
+    fake.write_text("#!/bin/sh\necho \"$@\" >> %s\n[ \"$1\" = restart ]\n" % log, encoding="utf-8")
+    fake.chmod(0o755)
+    commands = RESTART.restart_commands("systemd", "orthanc", enable=True)
+    runner = functools.partial(subprocess.run, env={"PATH": "%s:/usr/bin:/bin" % bin_dir})
+    message = RESTART.run_commands(commands, runner=runner)
+    assert message == "`systemctl enable orthanc` failed (rc 1): no output"
+    assert log.read_text(encoding="utf-8") == "reset-failed orthanc\nenable orthanc\n"
+    assert RESTART.run_commands([["systemctl", "reset-failed", "x"], ["true"]],
+                                runner=runner) is None
     assert RESTART.run_commands([["true"]]) is None
 
 
@@ -200,3 +218,57 @@ def test_module_fails_naming_a_restart_that_failed(tmp_path):
     assert result["failed"] is True
     assert result["msg"].startswith("`docker restart %s` failed (rc 1): " % name), result["msg"]
     assert "No such container" in result["msg"]
+
+
+def test_ask_aet_without_an_answer_and_with_a_refusal():
+    assert RESTART.ask_aet("http://127.0.0.1:%d/system" % free_port()) == (None, None)
+    server = serve(401)
+    try:
+        assert RESTART.ask_aet("http://127.0.0.1:%d/system" % server.server_port, "admin", "x") == (401, None)
+    finally:
+        server.shutdown()
+
+
+def test_wait_message_with_an_ae_title():
+    assert RESTART.wait_message("http://127.0.0.1:8042/system", 60.0, "PACS1", (401, None)) == (
+        "Orthanc did not answer http://127.0.0.1:8042/system with AE title PACS1 within 60.0 s after the restart"
+        " (last answer: HTTP 401, AE none)")
+    assert RESTART.wait_message("http://127.0.0.1:8042/system", 2, "PACS1", None).endswith(
+        "(last answer: none, AE none)")
+
+
+@pytest.fixture
+def orthanc_with_users(tmp_path):
+    """A real Orthanc 1.10.1 container with an AE title, remote access and a user; yields its name and /system URL."""
+    config = tmp_path / "etc"
+    config.mkdir()
+    (config / "orthanc.json").write_text(json.dumps({
+        "DicomAet": "UNIT_PACS", "RemoteAccessAllowed": True, "AuthenticationEnabled": True,
+        "RegisteredUsers": {"admin": "s3cret-unit"}, "StorageDirectory": "/tmp/orthanc-db"}), encoding="utf-8")
+    name = "pp-unit-restart-%s" % uuid.uuid4().hex[:6]
+    docker("run", "-d", "--name", name, "-v", "%s:/etc/orthanc:ro" % config, IMAGE)
+    try:
+        address = docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name)
+        yield name, "http://%s:8042/system" % address
+    finally:
+        subprocess.run(["docker", "rm", "-f", "-v", name], capture_output=True, check=False)
+
+
+def test_module_waits_for_orthancs_ae_title_with_credentials(orthanc_with_users, tmp_path):
+    """Orthanc's own /system: the right AE title and user pass; a wrong AE title or password fails,
+    naming what Orthanc last answered."""
+    name, url = orthanc_with_users
+    assert RESTART.wait_for_answer(url, 60) is not None
+    assert RESTART.ask_aet(url, "admin", "s3cret-unit") == (200, "UNIT_PACS")
+    aet = "UNIT_PACS"
+    good = run(tmp_path, manager="docker", name=name, url=url, timeout=60, aet=aet,
+               url_username="admin", url_password="s3cret-unit")
+    assert good.get("failed") is not True, good
+    wrong = run(tmp_path, manager="docker", name=name, url=url, timeout=3, aet="NOT_" + aet,
+                url_username="admin", url_password="s3cret-unit")
+    assert wrong["failed"] is True
+    assert wrong["msg"].endswith("(last answer: HTTP 200, AE %s)" % aet), wrong["msg"]
+    refused = run(tmp_path, manager="docker", name=name, url=url, timeout=3, aet=aet,
+                  url_username="admin", url_password="wrong-password")
+    assert refused["failed"] is True and refused["msg"].endswith("(last answer: HTTP 401, AE none)"), refused["msg"]
+    assert "wrong-password" not in json.dumps(refused)

@@ -1,17 +1,19 @@
 #!/usr/bin/python
-"""Make orthanc.json the only JSON file Orthanc reads in its configuration directory."""
+"""Make orthanc.json the only JSON file Orthanc reads in its configuration directory, and keep
+only the newest backups of it (they hold the secrets too)."""
 
 from __future__ import annotations
 
 import fnmatch
 import grp
 import os
+import re
 
 from ansible.module_utils.basic import AnsibleModule
 
 DOCUMENTATION = r"""
 module: orthanc_json_files
-short_description: Make orthanc.json the only JSON file Orthanc reads in its configuration directory
+short_description: Make orthanc.json the only JSON file Orthanc reads, and prune its backups
 description:
   - Orthanc reads every C(*.json) in its configuration directory and a top-level key defined
     twice is fatal. The role owns O(keep) (C(orthanc.json)).
@@ -22,7 +24,12 @@ description:
     mode 0640. One that does not exist (its package is not installed) is never created.
   - Any other regular, not hidden C(*.json) file directly in O(path) is renamed to
     C(<name>.disabled-by-pacs-provisioner) (replacing an earlier one of that name), never merged.
-  - In check mode nothing is written or renamed; what would be is reported.
+  - With O(keep_backups), the backups of O(keep) that the template module's C(backup) writes
+    (C(<keep>.<pid>.<date>@<time>~), regular files) are pruned to the newest O(keep_backups) (newest by
+    modification time, then by name), because they hold the same secrets as the file. Pruning is no change
+    Orthanc reads, so it is reported in RV(removed), apart from RV(emptied) and RV(renamed).
+  - With O(tidy=false) the JSON files are left as they are (only the backups are pruned).
+  - In check mode nothing is written, renamed or removed; what would be is reported.
 options:
   path:
     description: The configuration directory.
@@ -45,6 +52,13 @@ options:
     description: Rewrite the O(packaged) files that exist as C({}) (false where no package owns the folder).
     type: bool
     default: true
+  tidy:
+    description: Empty and rename the JSON files as above (false leaves them; the backups are still pruned).
+    type: bool
+    default: true
+  keep_backups:
+    description: How many of the newest backups of O(keep) to keep (0 removes them all); none leaves them.
+    type: int
 author: pacs-provisioner
 """
 
@@ -54,6 +68,7 @@ EXAMPLES = r"""
     path: /etc/orthanc
     group: orthanc
     packaged: [credentials.json, dicomweb.json, worklists.json]
+    keep_backups: 3
 """
 
 RETURN = r"""
@@ -69,6 +84,12 @@ renamed:
   elements: str
   returned: always
   sample: [extra.json]
+removed:
+  description: The backups removed (in check mode, that would be), oldest first.
+  type: list
+  elements: str
+  returned: always
+  sample: [orthanc.json.1234.2026-11-30@10:00:00~]
 """
 
 EMPTY = "{}\n"
@@ -126,13 +147,40 @@ def empty(path: str, gid: int) -> None:
     os.chmod(path, MODE)
 
 
+def is_backup(file_name: str, name: str) -> bool:
+    """Whether file_name is a backup of name as the template module names them (<name>.<stamp>~)."""
+    return re.fullmatch(re.escape(name) + r"\..+~", file_name) is not None
+
+
+def to_remove(backups: list[tuple[str, float]], keep: int) -> list[str]:
+    """The names to remove, oldest first, from (name, mtime) pairs: all but the newest `keep`."""
+    if keep < 0:
+        raise ValueError("keep_backups must be 0 or more, got %d" % keep)
+    ordered = sorted(backups, key=lambda pair: (pair[1], pair[0]))
+    return [name for name, _ in ordered[:max(len(ordered) - keep, 0)]]
+
+
+def backups_in(folder: str, name: str) -> list[tuple[str, float]]:
+    """(name, mtime) of the regular files in folder that are backups of name; none without the folder."""
+    try:
+        with os.scandir(folder) as entries:
+            return [(entry.name, entry.stat(follow_symlinks=False).st_mtime) for entry in entries
+                    if entry.is_file(follow_symlinks=False) and is_backup(entry.name, name)]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
 def run(params: dict, check_mode: bool) -> dict:
-    """Empty and rename what needs it (nothing in check mode); the module's result."""
+    """Empty, rename and prune what needs it (nothing in check mode); the module's result."""
     folder, packaged = params["path"], params["packaged"]
     emptied = (to_empty({name: read(os.path.join(folder, name)) for name in packaged}, packaged)
-               if params["empty_packaged"] else [])
-    renamed = to_rename(regular_files(folder), params["keep"], packaged)
+               if params["empty_packaged"] and params["tidy"] else [])
+    renamed = to_rename(regular_files(folder), params["keep"], packaged) if params["tidy"] else []
+    removed = ([] if params["keep_backups"] is None
+               else to_remove(backups_in(folder, params["keep"]), params["keep_backups"]))
     if not check_mode:
+        for name in removed:
+            os.remove(os.path.join(folder, name))
         if emptied:
             gid = grp.getgrnam(params["group"]).gr_gid
             for name in emptied:
@@ -143,7 +191,8 @@ def run(params: dict, check_mode: bool) -> dict:
               "before": "(content of a package's configuration file)\n", "after": EMPTY} for name in emptied]
             + [{"before_header": os.path.join(folder, name), "after_header": os.path.join(folder, name + SUFFIX),
                 "before": "", "after": ""} for name in renamed])
-    return {"changed": bool(emptied or renamed), "emptied": emptied, "renamed": renamed, "diff": diff}
+    return {"changed": bool(emptied or renamed or removed), "emptied": emptied, "renamed": renamed,
+            "removed": removed, "diff": diff}
 
 
 def main():
@@ -155,12 +204,14 @@ def main():
             "keep": {"type": "str", "default": "orthanc.json"},
             "packaged": {"type": "list", "elements": "str", "default": []},
             "empty_packaged": {"type": "bool", "default": True},
+            "tidy": {"type": "bool", "default": True},
+            "keep_backups": {"type": "int"},
         },
         supports_check_mode=True,
     )
     try:
         module.exit_json(**run(module.params, module.check_mode))
-    except (KeyError, OSError) as err:
+    except (KeyError, OSError, ValueError) as err:
         module.fail_json(msg="cannot make orthanc.json the only JSON file in %s: %s" % (module.params["path"], err))
 
 

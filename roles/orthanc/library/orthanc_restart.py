@@ -1,8 +1,10 @@
 #!/usr/bin/python
-"""Restart Orthanc and wait until its HTTP server answers."""
+"""Restart Orthanc and wait until its HTTP server answers (with its AE title, when given one)."""
 
 from __future__ import annotations
 
+import base64
+import json
 import ssl
 import subprocess
 import time
@@ -17,12 +19,17 @@ short_description: Restart Orthanc and wait until its HTTP server answers
 description:
   - Restarts Orthanc (the systemd unit after C(systemctl reset-failed), or the Docker
     container), then waits until its HTTP server answers O(url) at all; any HTTP status,
-    401 included, counts. Whether Orthanc is healthy (its AE title) is the role's next check.
+    401 included, counts.
+  - With O(aet), it waits until O(url) (Orthanc's C(/system)) answers HTTP 200 with that
+    C(DicomAet), asked with O(url_username) and O(url_password), so Orthanc is healthy on the
+    configuration just rendered (the role's health check, in the same module run).
   - >-
     One task does both, so that C(throttle: 1) rolls restarts through a group of nodes: the
     next node is touched only when this one serves again.
-  - A failing C(systemctl reset-failed) is ignored (nothing to reset); a failing restart
-    fails the module, as does no answer within O(timeout) seconds.
+  - With O(enable), the systemd unit is enabled too (before the restart), so that a first
+    install, on which the packages start nothing, needs no other task to enable and start it.
+  - A failing C(systemctl reset-failed) is ignored (nothing to reset); any other failing
+    command fails the module, as does no answer within O(timeout) seconds.
   - In check mode nothing is restarted and the module reports a change.
 options:
   manager:
@@ -42,6 +49,19 @@ options:
     description: Seconds to wait for an answer after the restart.
     type: float
     default: 60
+  enable:
+    description: Enable the systemd unit (C(systemctl enable)) before the restart; ignored with C(docker).
+    type: bool
+    default: false
+  aet:
+    description: The AE title C(/system) must answer with (none, any answer will do).
+    type: str
+  url_username:
+    description: The HTTP user O(aet) is asked with (basic authentication).
+    type: str
+  url_password:
+    description: Its password.
+    type: str
 author: pacs-provisioner
 """
 
@@ -52,6 +72,10 @@ EXAMPLES = r"""
     name: orthanc
     url: http://127.0.0.1:8042/system
     timeout: 60
+    enable: true
+    aet: ORTHANC
+    url_username: admin
+    url_password: "{{ vault_orthanc_admin_password }}"
   throttle: 1
 """
 
@@ -69,20 +93,26 @@ waited:
 """
 
 
-def restart_commands(manager: str, name: str) -> list[list[str]]:
-    """The commands that restart Orthanc; only the last one must succeed."""
+def restart_commands(manager: str, name: str, enable: bool = False) -> list[list[str]]:
+    """The commands that (enable and) restart Orthanc, in order."""
     if manager == "docker":
         return [["docker", "restart", name]]
     if manager == "systemd":
-        return [["systemctl", "reset-failed", name], ["systemctl", "restart", name]]
+        return ([["systemctl", "reset-failed", name]] + ([["systemctl", "enable", name]] if enable else [])
+                + [["systemctl", "restart", name]])
     raise ValueError("unknown manager %r (systemd or docker)" % (manager,))
 
 
+def may_fail(argv: list[str]) -> bool:
+    """Whether a failing command is no failure: `systemctl reset-failed` with nothing to reset."""
+    return argv[:2] == ["systemctl", "reset-failed"]
+
+
 def run_commands(commands: list[list[str]], runner=subprocess.run) -> str | None:
-    """Run the commands in order; None, or the message naming the last one when it fails."""
-    for index, argv in enumerate(commands):
+    """Run the commands in order; None, or the message naming the first that fails (may_fail aside)."""
+    for argv in commands:
         proc = runner(argv, capture_output=True, text=True, check=False)
-        if proc.returncode != 0 and index == len(commands) - 1:
+        if proc.returncode != 0 and not may_fail(argv):
             return "`%s` failed (rc %d): %s" % (" ".join(argv), proc.returncode,
                                                 (proc.stderr or proc.stdout).strip() or "no output")
     return None
@@ -100,9 +130,36 @@ def answers(url: str, timeout: float = 2.0) -> bool:
         return False
 
 
-def wait_message(url: str, timeout: float) -> str:
-    """The failure message when Orthanc never answered."""
-    return "Orthanc did not answer %s within %s s after the restart" % (url, timeout)
+def ask_aet(url: str, username: str | None = None, password: str | None = None,
+            timeout: float = 2.0) -> tuple[int | None, str | None]:
+    """(HTTP status, DicomAet of a JSON answer) of GET url; (None, None) when nothing answers."""
+    request = urllib.request.Request(url)
+    if username is not None:
+        token = base64.b64encode(("%s:%s" % (username, password or "")).encode("utf-8")).decode("ascii")
+        request.add_header("Authorization", "Basic " + token)
+    context = ssl._create_unverified_context()  # pylint: disable=protected-access  # loopback, any certificate
+    try:
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as answer:  # noqa: S310  # nosec
+            body = answer.read()
+            status = answer.status
+    except urllib.error.HTTPError as err:
+        return err.code, None
+    except (OSError, ValueError):
+        return None, None
+    try:
+        aet = json.loads(body).get("DicomAet")
+    except (ValueError, AttributeError):
+        aet = None
+    return status, aet if isinstance(aet, str) else None
+
+
+def wait_message(url: str, timeout: float, aet: str | None = None, last: tuple | None = None) -> str:
+    """The failure message when Orthanc never answered (with aet, when one is expected)."""
+    if aet is None:
+        return "Orthanc did not answer %s within %s s after the restart" % (url, timeout)
+    status, seen = last or (None, None)
+    return "Orthanc did not answer %s with AE title %s within %s s after the restart (last answer: %s, AE %s)" % (
+        url, aet, timeout, "HTTP %d" % status if status else "none", seen or "none")
 
 
 def wait_for_answer(url: str, timeout: float, probe=answers, clock=time.monotonic, sleep=time.sleep) -> float | None:
@@ -124,19 +181,30 @@ def main():
             "name": {"type": "str", "required": True},
             "url": {"type": "str", "required": True},
             "timeout": {"type": "float", "default": 60},
+            "enable": {"type": "bool", "default": False},
+            "aet": {"type": "str"},
+            "url_username": {"type": "str"},
+            "url_password": {"type": "str", "no_log": True},
         },
         supports_check_mode=True,
     )
     params = module.params
-    commands = restart_commands(params["manager"], params["name"])
+    commands = restart_commands(params["manager"], params["name"], params["enable"])
     if module.check_mode:
         module.exit_json(changed=True, commands=commands)
     failure = run_commands(commands)
     if failure:
         module.fail_json(msg=failure, commands=commands)
-    waited = wait_for_answer(params["url"], params["timeout"])
+    last: list[tuple] = []
+    probe = answers
+    if params["aet"] is not None:
+        def probe(url):
+            last[:] = [ask_aet(url, params["url_username"], params["url_password"])]
+            return last[0] == (200, params["aet"])
+    waited = wait_for_answer(params["url"], params["timeout"], probe=probe)
     if waited is None:
-        module.fail_json(msg=wait_message(params["url"], params["timeout"]), commands=commands)
+        module.fail_json(msg=wait_message(params["url"], params["timeout"], params["aet"], (last or [None])[0]),
+                         commands=commands)
     module.exit_json(changed=True, commands=commands, waited=waited)
 
 
