@@ -150,6 +150,16 @@ def test_projected_seconds_linear_beyond_the_largest_size():
     assert measure.projected_seconds(measured, 8) == 40.0
 
 
+def test_inotify_shortfall_names_the_setting_and_the_value():
+    assert measure.inotify_needed(33) == 33 * 7 + 64
+    assert measure.inotify_shortfall(128, 33) == (
+        "fs.inotify.max_user_instances is 128; 33 systemd containers need about 295 "
+        "(as root: sysctl -w fs.inotify.max_user_instances=295)")
+    assert measure.inotify_shortfall(295, 33) is None
+    assert measure.inotify_shortfall(1024, 33) is None
+    assert measure.inotify_shortfall(128, 8) is None
+
+
 def test_per_host():
     assert measure.per_host(10.0, 8) == 1.25
     assert measure.per_host(None, 8) is None
