@@ -160,6 +160,19 @@ def inotify_shortfall(limit, containers):
             "(as root: sysctl -w fs.inotify.max_user_instances=%d)" % (limit, containers, needed, needed))
 
 
+def cpu_times(stat_text):
+    """(busy, total) jiffies of all CPUs from the text of /proc/stat (idle and iowait are not busy)."""
+    fields = [int(v) for v in stat_text.splitlines()[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return sum(fields) - idle, sum(fields)
+
+
+def busy_fraction(before, after):
+    """The share of CPU time spent busy between two cpu_times() readings (0 when no time passed)."""
+    total = after[1] - before[1]
+    return (after[0] - before[0]) / total if total > 0 else 0.0
+
+
 def per_host(value, hosts):
     """value / hosts, rounded; None when value is None."""
     return None if value is None else round(value / hosts, 2)

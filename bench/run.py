@@ -95,6 +95,23 @@ def load():
     return round(os.getloadavg()[0], 2)
 
 
+def read_cpu_times():
+    with open("/proc/stat", encoding="ascii") as handle:
+        return measure.cpu_times(handle.read())
+
+
+def settle(busy_below=0.25, window_s=5, max_wait_s=240):
+    """Wait until the machine's CPUs were less than busy_below busy over a window (the warm-up of
+    many fresh hosts keeps them busy for minutes); the seconds waited."""
+    start = time.monotonic()
+    while time.monotonic() - start < max_wait_s:
+        before = read_cpu_times()
+        time.sleep(window_s)
+        if measure.busy_fraction(before, read_cpu_times()) < busy_below:
+            break
+    return round(time.monotonic() - start)
+
+
 def tree_rss_kib(root):
     """Resident memory of root and its descendants now, from /proc."""
     parents, rss = {}, {}
@@ -459,6 +476,7 @@ class Bench:
         if new:
             self.playbook("fleet_warmup", "site.yml", new, ["--skip-tags", "smoke", "--forks", str(len(new))],
                           expect_changes=True)
+            print("  settled after the warm-up in %d s (load %.1f)" % (settle(), load()), flush=True)
 
     def validate(self):
         """5. Offline validation of 50 hospitals x 200 modalities (bench/validate_scale.py)."""

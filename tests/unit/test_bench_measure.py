@@ -160,6 +160,17 @@ def test_inotify_shortfall_names_the_setting_and_the_value():
     assert measure.inotify_shortfall(128, 8) is None
 
 
+def test_cpu_times_and_busy_fraction():
+    before = measure.cpu_times("cpu  100 0 50 800 50 0 0 0 0 0\ncpu0 50 0 25 400 25 0 0 0 0 0\n")
+    assert before == (150, 1000)
+    after = measure.cpu_times("cpu  160 0 70 900 70 0 0 0 0 0\n")
+    assert after == (230, 1200)
+    assert measure.busy_fraction(before, after) == pytest.approx(0.4)
+    assert measure.busy_fraction(after, after) == 0.0
+    real = measure.cpu_times(open("/proc/stat", encoding="ascii").read())
+    assert 0 <= real[0] <= real[1]
+
+
 def test_per_host():
     assert measure.per_host(10.0, 8) == 1.25
     assert measure.per_host(None, 8) is None
