@@ -7,8 +7,13 @@
 set -euo pipefail
 config=$1 address=$2 files=$3
 remote() { ssh -F "$config" "$address" "$@"; }
-remote sudo sh -c "'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-  --no-install-recommends orthanc orthanc-dicomweb curl nftables >/dev/null'"
+# As the role does on a first install (roles/orthanc/tasks/install-package.yml): no service starts
+# while the packages install. Without it the packages' start and restarts can stop Orthanc 1.10.1
+# while it creates its index and leave the index unreadable (seen here, 2026-12-01 18:06).
+remote sudo sh -c "'printf \"#!/bin/sh\nexit 101\n\" > /usr/sbin/policy-rc.d && chmod 0755 /usr/sbin/policy-rc.d &&
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+  --no-install-recommends orthanc orthanc-dicomweb curl nftables >/dev/null; status=\$?; rm -f /usr/sbin/policy-rc.d;
+  exit \$status'"
 scp -q -F "$config" "$files/orthanc.json" "$files/pacs_provisioner.nft" "$address:"
 remote sudo sh -s <<'EOF' 2>&1
 set -ex
