@@ -91,7 +91,20 @@ def test_validate_argv():
         FILES.validate_argv("nft -c -f", "/t")
 
 
-@pytest.mark.parametrize("current, mode, expected", [
-    (None, None, True), ("a", 0o600, False), ("b", 0o600, True), ("a", 0o644, True)])
-def test_file_changes(current, mode, expected):
-    assert FILES.file_changes(current, mode, "a", 0o600) is expected
+@pytest.mark.parametrize("current, attributes, expected", [
+    (None, None, True), ("a", (0o600, 0, 0), False), ("b", (0o600, 0, 0), True), ("a", (0o644, 0, 0), True),
+    ("a", (0o600, 1000, 0), True), ("a", (0o600, 0, 1000), True)])
+def test_file_changes(current, attributes, expected):
+    assert FILES.file_changes(current, attributes, "a", 0o600) is expected
+
+
+def test_files_and_folders_of_another_owner_are_given_to_root(tmp_path):
+    """As the file and template tasks it replaces did (owner: root, group: root)."""
+    run_module_file(MODULE, _args(tmp_path))
+    os.chown(tmp_path / "etc" / "rules.nft", 1000, 1000)
+    os.chown(tmp_path / "etc" / "d", 0, 1000)
+    result = run_module_file(MODULE, _args(tmp_path))
+    assert result["written"] == [str(tmp_path / "etc" / "d"), "ruleset"] and result["diff"] == []
+    for path in (tmp_path / "etc" / "rules.nft", tmp_path / "etc" / "d"):
+        assert (os.stat(path).st_uid, os.stat(path).st_gid) == (0, 0)
+    assert run_module_file(MODULE, _args(tmp_path))["changed"] is False

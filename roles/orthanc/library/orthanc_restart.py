@@ -118,18 +118,6 @@ def run_commands(commands: list[list[str]], runner=subprocess.run) -> str | None
     return None
 
 
-def answers(url: str, timeout: float = 2.0) -> bool:
-    """Whether an HTTP server answers url at all (any status, 401 included; TLS unverified)."""
-    context = ssl._create_unverified_context()  # pylint: disable=protected-access  # loopback, any certificate
-    try:
-        with urllib.request.urlopen(url, timeout=timeout, context=context):  # noqa: S310  # nosec
-            return True
-    except urllib.error.HTTPError:
-        return True
-    except (OSError, ValueError):  # refused, reset, timed out, TLS handshake cut short
-        return False
-
-
 def ask_aet(url: str, username: str | None = None, password: str | None = None,
             timeout: float = 2.0) -> tuple[int | None, str | None]:
     """(HTTP status, DicomAet of a JSON answer) of GET url; (None, None) when nothing answers."""
@@ -144,13 +132,18 @@ def ask_aet(url: str, username: str | None = None, password: str | None = None,
             status = answer.status
     except urllib.error.HTTPError as err:
         return err.code, None
-    except (OSError, ValueError):
+    except (OSError, ValueError):  # refused, reset, timed out, TLS handshake cut short
         return None, None
     try:
         aet = json.loads(body).get("DicomAet")
     except (ValueError, AttributeError):
         aet = None
     return status, aet if isinstance(aet, str) else None
+
+
+def answers(url: str, timeout: float = 2.0) -> bool:
+    """Whether an HTTP server answers url at all (any status, 401 included; TLS unverified)."""
+    return ask_aet(url, timeout=timeout)[0] is not None
 
 
 def wait_message(url: str, timeout: float, aet: str | None = None, last: tuple | None = None) -> str:

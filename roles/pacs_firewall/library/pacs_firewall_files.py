@@ -17,7 +17,8 @@ description:
   - "What several C(file) and C(template) tasks would do, in one module run (over SSH each of those
     costs one to three round trips): create O(directories), then write each of O(files) whose
     content or mode differs. The content is rendered on the controller (C(lookup('template', ...)))."
-  - Folders and files are owned by root; a folder that exists gets its mode set, nothing else.
+  - Folders and files are owned by root:root (as the C(file) and C(template) tasks it replaces had
+    them); a folder or file of another owner or mode is given ours.
   - A file is written to a temporary file beside it, checked with its O(files[].validate)
     command when it has one (C(%s) is the temporary file), and only then moved over the old one
     (atomically). A failed check fails the module naming the file and the checker's output; the
@@ -25,7 +26,7 @@ description:
   - In check mode nothing is written; what would change is reported, with its diff.
 options:
   directories:
-    description: Folders to create first (their parents must exist or be listed before them).
+    description: Folders to create first (missing parents too, with the default mode, as the file module does).
     type: list
     elements: dict
     default: []
@@ -94,19 +95,25 @@ written:
 """
 
 
-def read_file(path: str) -> tuple[str | None, int | None]:
-    """The text and mode bits of a file; (None, None) when there is none."""
+def attributes(path: str) -> tuple[int, int, int]:
+    """(mode bits, uid, gid) of path."""
+    stat = os.stat(path)
+    return stat.st_mode & 0o7777, stat.st_uid, stat.st_gid
+
+
+def read_file(path: str) -> tuple[str | None, tuple[int, int, int] | None]:
+    """The text and attributes() of a file; (None, None) when there is none."""
     try:
         with open(path, encoding="utf-8", errors="surrogateescape") as handle:
             text = handle.read()
-        return text, os.stat(path).st_mode & 0o7777
+        return text, attributes(path)
     except FileNotFoundError:
         return None, None
 
 
-def file_changes(current: str | None, current_mode: int | None, content: str, mode: int) -> bool:
-    """Whether a file must be written: absent, other content, or another mode."""
-    return current is None or current != content or current_mode != mode
+def file_changes(current: str | None, current_attributes: tuple | None, content: str, mode: int) -> bool:
+    """Whether a file must be written: absent, other content, another mode, or not root's."""
+    return current is None or current != content or current_attributes != (mode, 0, 0)
 
 
 def validate_argv(command: str, path: str) -> list[str]:
@@ -168,18 +175,18 @@ def main():
     for folder in module.params["directories"]:
         mode = int(folder["mode"], 8)
         exists = os.path.isdir(folder["path"])
-        if exists and os.stat(folder["path"]).st_mode & 0o7777 == mode:
+        if exists and attributes(folder["path"]) == (mode, 0, 0):
             continue
         written.append(folder["path"])
         if not module.check_mode:
             if not exists:
                 os.makedirs(folder["path"], mode)  # missing parents with the default mode, as the file module does
-                os.chown(folder["path"], 0, 0)
+            os.chown(folder["path"], 0, 0)
             os.chmod(folder["path"], mode)
     for item in module.params["files"]:
         mode = int(item["mode"], 8)
-        current, current_mode = read_file(item["path"])
-        if not file_changes(current, current_mode, item["content"], mode):
+        current, current_attributes = read_file(item["path"])
+        if not file_changes(current, current_attributes, item["content"], mode):
             continue
         written.append(item["name"])
         if current != item["content"]:
