@@ -228,8 +228,41 @@ def pacs_preflight_errors(hostvars):
     return pacs_model_errors(pacs_host_model(hostvars))
 
 
+def _host_report(host, errors):
+    return "The inventory has %d problem(s) for host %s:\n- %s" % (len(errors), host, "\n- ".join(errors))
+
+
+def pacs_preflight_report(hosts, hostvars):
+    """One message per host whose model has problems (pacs_model_errors), in the order of
+    ``hosts``; empty when every host is valid. ``hostvars`` maps each host to its variables, of
+    which ``__pacs_model`` is read. The preflight play checks the whole hospital with it in one
+    task: every problem of every host at once.
+    """
+    report = []
+    for host in hosts:
+        errors = pacs_model_errors(hostvars[host]["__pacs_model"])
+        if errors:
+            report.append(_host_report(host, errors))
+    return report
+
+
+def pacs_unresolved_report(hosts, hostvars):
+    """One message per host with host names its firewall could not resolve, in the order of
+    ``hosts``: the ``errors`` of its ``__pacs_firewall_resolution`` (filter
+    pacs_firewall_resolve), a variable hosts without the firewall do not have."""
+    report = []
+    for host in hosts:
+        variables = hostvars[host]
+        resolution = variables.get("__pacs_firewall_resolution")
+        errors = list((resolution or {}).get("errors") or [])
+        if errors:
+            report.append(_host_report(host, errors))
+    return report
+
+
 class FilterModule:
     """Map the filter name to its function."""
 
     def filters(self):
-        return {"pacs_preflight_errors": pacs_preflight_errors, "pacs_model_errors": pacs_model_errors}
+        return {"pacs_preflight_errors": pacs_preflight_errors, "pacs_model_errors": pacs_model_errors,
+                "pacs_preflight_report": pacs_preflight_report, "pacs_unresolved_report": pacs_unresolved_report}

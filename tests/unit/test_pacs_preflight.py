@@ -171,3 +171,26 @@ def test_container_settings_are_checked_offline_too():
 def test_pacs_state_settings_are_checked_by_name():
     errors = pacs_preflight_errors({**GOOD, "pacs_state_enabled": "sometimes"})
     assert len(errors) == 1 and errors[0].startswith("pacs_state_enabled: "), errors
+
+
+def test_the_hospital_reports_name_each_host_with_its_problems():
+    """playbooks/preflight.yml checks every host in one task, then every host's firewall names in
+    one more: a valid host adds nothing, a bad one is named with each of its problems."""
+    from pacs_preflight import pacs_preflight_report, pacs_unresolved_report  # pylint: disable=import-outside-toplevel
+
+    bad = dict(GOOD, inventory_hostname="pacs2", orthanc_http_port="eighty")
+    unresolved = ["orthanc_modalities[CT1].host: host name 'ct1.example' does not resolve on the controller (x)"]
+    hostvars = {
+        "pacs1": {"__pacs_model": pacs_model.pacs_host_model(GOOD),
+                  "__pacs_firewall_resolution": {"addresses": {}, "errors": []}},
+        "pacs2": {"__pacs_model": pacs_model.pacs_host_model(bad)},
+        "pacs3": {"__pacs_model": pacs_model.pacs_host_model(dict(GOOD, inventory_hostname="pacs3")),
+                  "__pacs_firewall_resolution": {"addresses": {}, "errors": unresolved}},
+    }
+    hosts = ["pacs1", "pacs2", "pacs3"]
+    assert pacs_preflight_report(["pacs1", "pacs3"], hostvars) == []
+    assert pacs_preflight_report(hosts, hostvars) == [
+        "The inventory has 1 problem(s) for host pacs2:\n- orthanc_http_port: 'eighty' is not a port number"]
+    assert pacs_unresolved_report(["pacs1", "pacs2"], hostvars) == []
+    assert pacs_unresolved_report(hosts, hostvars) == [
+        "The inventory has 1 problem(s) for host pacs3:\n- " + unresolved[0]]
