@@ -370,13 +370,15 @@ class Bench:
             run(["docker", "rm", "-f", FLOOR_HOST], check=False)
         # Once more on a fresh host that has python3-apt, as Debian's installer leaves one with
         # its standard task (reportbug depends on it): the apt module then installs nothing
-        # first. The apt lists and caches go, so the role updates them as on the others.
+        # first. The apt lists and caches go, so the role updates them as on the others (the
+        # folder's time is set back too: the apt module's cache_valid_time reads it).
         self.stop_ssh_masters()
         self.start_host(pacs1, address("pacs1"), SSH_IMAGE)
         self.wait_ready(pacs1, address("pacs1"))
         run(["docker", "exec", pacs1, "sh", "-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive "
              "apt-get install -y -qq --no-install-recommends python3-apt >/dev/null && "
-             "rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin"])
+             "rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/lib/apt/periodic/update-success-stamp && "
+             "touch -d '-1 day' /var/lib/apt/lists"])
         self.playbook("converge_python_apt", "site.yml", ["pacs1"], ["--skip-tags", "smoke"], expect_changes=True)
 
     def noop(self):
