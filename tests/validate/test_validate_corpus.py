@@ -74,6 +74,20 @@ def test_command_reports_every_problem_of_every_inventory_at_once(tmp_path):
     assert "problem(s) in 3 of 4 inventories" in run.stderr
 
 
+def test_parallel_validation_prints_what_one_process_prints_in_the_same_order(tmp_path):
+    """--jobs: the inventories are validated in several processes, the output is the same."""
+    names = ("01-aet-too-long.yml", "40-firewall-bad-cidr.yml", "45-hospital-duplicate-orthanc-aet.yml")
+    inventories = [str(corpus.build_inventory(corpus.load_case(corpus.CORPUS / "cases" / name), tmp_path / name))
+                   for name in names]
+    outputs = [subprocess.run([sys.executable, str(corpus.ROOT / "scripts" / "validate.py"), "--jobs", jobs,
+                               *inventories, str(corpus.BASE)], capture_output=True, text=True, check=False,
+                              timeout=300).stdout for jobs in ("1", "3")]
+    assert outputs[0] == outputs[1]
+    starts = [next(i for i, line in enumerate(outputs[0].splitlines()) if line.startswith(inv + " "))
+              for inv in inventories]
+    assert starts == sorted(starts)
+
+
 def test_command_passes_on_good_inventories():
     run = subprocess.run([sys.executable, str(corpus.ROOT / "scripts" / "validate.py"), str(corpus.BASE)]
                          + [str(p) for p in EXAMPLES], capture_output=True, text=True, check=False, timeout=300)
