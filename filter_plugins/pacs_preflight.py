@@ -228,8 +228,14 @@ def pacs_preflight_errors(hostvars):
     return pacs_model_errors(pacs_host_model(hostvars))
 
 
-def _host_report(host, errors):
-    return "The inventory has %d problem(s) for host %s:\n- %s" % (len(errors), host, "\n- ".join(errors))
+def _hosts_report(hosts, errors_of):
+    """One message per host whose ``errors_of(host)`` is not empty, in the order of ``hosts``."""
+    report = []
+    for host in hosts:
+        errors = errors_of(host)
+        if errors:
+            report.append("The inventory has %d problem(s) for host %s:\n- %s" % (len(errors), host, "\n- ".join(errors)))
+    return report
 
 
 def pacs_preflight_report(hosts, hostvars):
@@ -238,26 +244,15 @@ def pacs_preflight_report(hosts, hostvars):
     which ``__pacs_model`` is read. The preflight play checks the whole hospital with it in one
     task: every problem of every host at once.
     """
-    report = []
-    for host in hosts:
-        errors = pacs_model_errors(hostvars[host]["__pacs_model"])
-        if errors:
-            report.append(_host_report(host, errors))
-    return report
+    return _hosts_report(hosts, lambda host: pacs_model_errors(hostvars[host]["__pacs_model"]))
 
 
 def pacs_unresolved_report(hosts, hostvars):
     """One message per host with host names its firewall could not resolve, in the order of
     ``hosts``: the ``errors`` of its ``__pacs_firewall_resolution`` (filter
     pacs_firewall_resolve), a variable hosts without the firewall do not have."""
-    report = []
-    for host in hosts:
-        variables = hostvars[host]
-        resolution = variables.get("__pacs_firewall_resolution")
-        errors = list((resolution or {}).get("errors") or [])
-        if errors:
-            report.append(_host_report(host, errors))
-    return report
+    return _hosts_report(hosts, lambda host: list(
+        (hostvars[host].get("__pacs_firewall_resolution") or {}).get("errors") or []))
 
 
 class FilterModule:
