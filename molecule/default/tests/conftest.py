@@ -1,10 +1,13 @@
 """Shared helpers for the default scenario's testinfra tests."""
 
+import concurrent.futures
 import json
 import os
 import pathlib
+import subprocess
 
 import pytest
+import testinfra
 import yaml
 from ansible.parsing.vault import VaultLib, VaultSecret
 
@@ -63,3 +66,33 @@ def molecule_env():
     env = dict(os.environ)
     env.setdefault("ANSIBLE_CONFIG", str(pathlib.Path(env["MOLECULE_EPHEMERAL_DIRECTORY"]) / "ansible.cfg"))
     return env
+
+
+def scenario_inventory():
+    """The inventory molecule wrote for this scenario."""
+    return pathlib.Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "inventory"
+
+
+def scenario_host(hostname):
+    """A testinfra host for a module-scoped fixture (the `host` fixture is one test's)."""
+    return testinfra.get_host("ansible://%s?ansible_inventory=%s" % (hostname, scenario_inventory()))
+
+
+def run_playbook(playbook, hostname, *args):
+    """One project playbook against one of this scenario's hosts: (exit code, output)."""
+    run = subprocess.run(
+        [str(PROJECT / ".venv" / "bin" / "ansible-playbook"), "-i", str(scenario_inventory()),
+         str(PROJECT / playbook), "--limit", hostname, *args],
+        cwd=PROJECT, env=molecule_env(), capture_output=True, text=True, timeout=300, check=False)
+    return run.returncode, run.stdout + run.stderr
+
+
+def run_on_each(playbook, args_by_host):
+    """run_playbook on several hosts at once, one ansible-playbook each: {host: (code, output)}.
+
+    The fault tests break one host at a time and mostly wait for Orthanc; the hosts are
+    independent, so their runs overlap instead of queueing.
+    """
+    with concurrent.futures.ThreadPoolExecutor(len(args_by_host)) as pool:
+        futures = {name: pool.submit(run_playbook, playbook, name, *args) for name, args in args_by_host.items()}
+        return {name: future.result() for name, future in futures.items()}

@@ -10,58 +10,67 @@ role kept, so Orthanc answers the old route again.
 
 import json
 import os
-import pathlib
-import subprocess
 
+import pytest
 import yaml
-from conftest import PROJECT, molecule_env, read_orthanc_json
+from conftest import inventory_vars, read_orthanc_json, run_on_each, scenario_host
 from test_python import ask_route
 
 testinfra_hosts = ["pp-default-pacs", "pp-default-trixie"]
 
 
-def run_orthanc_play(hostname, tmp_path, extra_vars):
-    """playbooks/orthanc.yml against this scenario's host, with extra variables from a file."""
-    extra = tmp_path / "extra.yml"
-    extra.write_text(yaml.safe_dump(extra_vars))
-    inventory = pathlib.Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "inventory"
-    run = subprocess.run(
-        [str(PROJECT / ".venv" / "bin" / "ansible-playbook"), "-i", str(inventory),
-         str(PROJECT / "playbooks" / "orthanc.yml"), "--limit", hostname, "-e", f"@{extra}"],
-        cwd=PROJECT, env=molecule_env(), capture_output=True, text=True, timeout=300, check=False)
-    return run.returncode, run.stdout + run.stderr
+def run_orthanc_plays(tmp_path, scripts_by_host, **extra_vars):
+    """playbooks/orthanc.yml on each host at once with its own orthanc_python_scripts (from a file)."""
+    args = {}
+    for name, scripts in scripts_by_host.items():
+        extra = tmp_path / ("%s.yml" % name)
+        extra.write_text(yaml.safe_dump(dict(extra_vars, orthanc_python_scripts=scripts)))
+        args[name] = ["-e", f"@{extra}"]
+    return run_on_each("playbooks/orthanc.yml", args)
 
 
 def main_pid(host):
     return host.check_output("systemctl show -p MainPID --value orthanc")
 
 
+def scripts_listing(host, config):
+    folder = os.path.dirname(config["PythonScript"])
+    return host.check_output("find %s -type f -printf '%%p %%s %%T@\\n' | sort" % folder)
+
+
+@pytest.fixture(scope="module")
+def start_up_fault_runs(tmp_path_factory):
+    """Each host's orthanc.json before, and its run with a script that raises when Orthanc imports it."""
+    before = {name: read_orthanc_json(scenario_host(name)) for name in testinfra_hosts}
+    broken = {"name": "pacs_broken_at_start.py", "content": "raise RuntimeError('pacs-provisioner test fault')\n"}
+    scripts = {name: inventory_vars(name)["orthanc_python_scripts"] + [broken] for name in testinfra_hosts}
+    return before, run_orthanc_plays(tmp_path_factory.mktemp("start-up"), scripts, orthanc_health_timeout=10)
+
+
 def test_a_syntax_error_is_refused_before_anything_orthanc_reads_changes(host, hostvars, tmp_path):
-    before, pid = read_orthanc_json(host), main_pid(host)
-    listing = "find %s -type f -printf '%%p %%s %%T@\\n' | sort" % os.path.dirname(before["PythonScript"])
-    scripts_before = host.check_output(listing)
+    """One host at a time, each right after its state is read: Orthanc's PID must not change."""
+    hostname = host.backend.get_hostname()
+    config, pid = read_orthanc_json(host), main_pid(host)
+    listing = scripts_listing(host, config)
     scripts = [dict(item) for item in hostvars["orthanc_python_scripts"]]
     assert scripts[1]["name"] == "pacs_ping.py"
     scripts[1]["content"] = scripts[1]["content"].replace("def on_ping(output, uri, **request):",
                                                           "def on_ping(output, uri, **request)")
-    rc, output = run_orthanc_play(host.backend.get_hostname(), tmp_path, {"orthanc_python_scripts": scripts})
+    rc, output = run_orthanc_plays(tmp_path, {hostname: scripts})[hostname]
     assert rc != 0, output
     assert "(item=pacs_ping.py)" in output and "failed to validate" in output, output
     assert "SyntaxError" in output, output
-    assert "failed: [%s] (item=pacs_answers.py)" % host.backend.get_hostname() not in output, output
+    assert "failed: [%s] (item=pacs_answers.py)" % hostname not in output, output
     # Nothing Orthanc reads changed and Orthanc was not restarted.
-    assert read_orthanc_json(host) == before
-    assert host.check_output(listing) == scripts_before
+    assert read_orthanc_json(host) == config
+    assert scripts_listing(host, config) == listing
     assert main_pid(host) == pid
     assert ask_route(host, hostvars)[0] == "200"
 
 
-def test_a_script_that_fails_at_start_up_is_rolled_back_with_its_configuration(host, hostvars, tmp_path):
-    before = read_orthanc_json(host)
-    scripts = hostvars["orthanc_python_scripts"] + [
-        {"name": "pacs_broken_at_start.py", "content": "raise RuntimeError('pacs-provisioner test fault')\n"}]
-    rc, output = run_orthanc_play(host.backend.get_hostname(), tmp_path,
-                                  {"orthanc_python_scripts": scripts, "orthanc_health_timeout": 10})
+def test_a_script_that_fails_at_start_up_is_rolled_back_with_its_configuration(host, hostvars, start_up_fault_runs):
+    befores, runs = start_up_fault_runs
+    before, (rc, output) = befores[host.backend.get_hostname()], runs[host.backend.get_hostname()]
     assert rc != 0, output
     assert "the last good configuration was restored and Orthanc runs on it again" in output, output
     assert read_orthanc_json(host) == before

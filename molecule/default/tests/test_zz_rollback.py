@@ -1,40 +1,50 @@
 """A failed restart rolls back to the last good configuration.
 
 Runs last (file name): it runs the project's playbook against this scenario with
-a DICOM port that another process holds, so Orthanc cannot start on it.
+a DICOM port that another process holds, so Orthanc cannot start on it. Each fault
+is run on both hosts at once (conftest.run_on_each), then checked host by host.
 """
 
-import os
-import pathlib
-import subprocess
-
 import pytest
-from conftest import PROJECT, molecule_env, read_orthanc_json
+from conftest import read_orthanc_json, run_on_each, scenario_host
 
 # One host per Debian release (the TLS host differs from pp-default-pacs only in DICOM).
 testinfra_hosts = ["pp-default-pacs", "pp-default-trixie"]
 TAKEN_PORT = 4343
 
 
-@pytest.fixture
-def port_taken(host):
-    host.run_expect([0], f"systemd-run --unit pp-port-blocker python3 -m http.server {TAKEN_PORT}")
-    host.run_expect([0], f"timeout 10 sh -c 'until ss -ltn | grep -q :{TAKEN_PORT}; do sleep 0.2; done'")
-    yield TAKEN_PORT
-    host.run("systemctl stop pp-port-blocker")
+@pytest.fixture(scope="module")
+def taken_port_runs():
+    """site.yml on each host with a DICOM port another process holds: ({host: before}, {host: run})."""
+    hosts = {name: scenario_host(name) for name in testinfra_hosts}
+    try:
+        for node in hosts.values():
+            node.run_expect([0], f"systemd-run --unit pp-port-blocker python3 -m http.server {TAKEN_PORT}")
+            node.run_expect([0], f"timeout 10 sh -c 'until ss -ltn | grep -q :{TAKEN_PORT}; do sleep 0.2; done'")
+        before = {name: read_orthanc_json(node) for name, node in hosts.items()}
+        runs = run_on_each("site.yml", {name: ["-e", f"orthanc_dicom_port={TAKEN_PORT}",
+                                               "-e", "orthanc_health_timeout=10"] for name in hosts})
+        yield before, runs
+    finally:
+        for node in hosts.values():
+            node.run("systemctl stop pp-port-blocker")
 
 
-def test_failed_restart_rolls_back(host, port_taken):
-    hostname = host.backend.get_hostname()
-    before = read_orthanc_json(host)
-    inventory = pathlib.Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "inventory"
-    run = subprocess.run(
-        [str(PROJECT / ".venv" / "bin" / "ansible-playbook"), "-i", str(inventory),
-         str(PROJECT / "site.yml"), "--limit", hostname,
-         "-e", f"orthanc_dicom_port={port_taken}", "-e", "orthanc_health_timeout=10"],
-        cwd=PROJECT, env=molecule_env(), capture_output=True, text=True, timeout=300, check=False)
-    output = run.stdout + run.stderr
-    assert run.returncode != 0, output
+@pytest.fixture(scope="module")
+def broken_lua_runs(tmp_path_factory):
+    """playbooks/orthanc.yml on each host with a Lua script that does not parse."""
+    broken = tmp_path_factory.mktemp("lua") / "broken.yml"
+    broken.write_text("orthanc_lua_scripts:\n  - name: tag-origin.lua\n"
+                      "    content: \"function OnStableStudy(studyId\\n  print('no end'\\n\"\n")
+    before = {name: scenario_host(name).file("/etc/orthanc/lua/tag-origin.lua").content_string
+              for name in testinfra_hosts}
+    return before, run_on_each("playbooks/orthanc.yml", {name: ["-e", "@%s" % broken] for name in testinfra_hosts})
+
+
+def test_failed_restart_rolls_back(host, taken_port_runs):
+    befores, runs = taken_port_runs
+    before, (code, output) = befores[host.backend.get_hostname()], runs[host.backend.get_hostname()]
+    assert code != 0, output
     assert "the last good configuration was restored and Orthanc runs on it again" in output, output
     # The cause is Orthanc's own error line without its log prefix, whose format
     # differs by version (1.12 adds a thread name; see roles/orthanc/tasks/restart.yml).
@@ -52,20 +62,11 @@ def test_failed_restart_rolls_back(host, port_taken):
     assert backups == "1"
 
 
-def test_a_lua_script_with_a_syntax_error_is_refused_before_it_replaces_the_old_one(host, tmp_path):
+def test_a_lua_script_with_a_syntax_error_is_refused_before_it_replaces_the_old_one(host, broken_lua_runs):
     """luac5.3 (the Lua Orthanc links) parses every script first: the old one stays, Orthanc runs on."""
-    hostname = host.backend.get_hostname()
-    before = host.file("/etc/orthanc/lua/tag-origin.lua").content_string
-    broken = tmp_path / "broken.yml"
-    broken.write_text("orthanc_lua_scripts:\n  - name: tag-origin.lua\n"
-                      "    content: \"function OnStableStudy(studyId\\n  print('no end'\\n\"\n")
-    inventory = pathlib.Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "inventory"
-    run = subprocess.run(
-        [str(PROJECT / ".venv" / "bin" / "ansible-playbook"), "-i", str(inventory),
-         str(PROJECT / "playbooks" / "orthanc.yml"), "--limit", hostname, "-e", "@%s" % broken],
-        cwd=PROJECT, env=molecule_env(), capture_output=True, text=True, timeout=300, check=False)
-    output = run.stdout + run.stderr
-    assert run.returncode != 0, output
+    befores, runs = broken_lua_runs
+    before, (code, output) = befores[host.backend.get_hostname()], runs[host.backend.get_hostname()]
+    assert code != 0, output
     assert "tag-origin.lua" in output and "failed to validate" in output, output
     assert host.file("/etc/orthanc/lua/tag-origin.lua").content_string == before
     assert host.service("orthanc").is_running
