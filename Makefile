@@ -10,6 +10,17 @@ SCENARIOS ?= default container firewall hospital minimum scaleout https upgrade
 
 .PHONY: setup demo demo-down demo-test test lint validate unit molecule check bench new-hospital
 
+# `make test` runs these jobs SUITE_JOBS at a time (each scenario has its own containers, names
+# and subnet). Longest first, so that the lanes end together: on a 2-core machine a scenario
+# leaves ~40% of the CPUs idle while it waits on Orthanc and systemd. Each job's output is
+# printed whole when it ends, with its time; the first failure starts no new job.
+SUITE_JOBS ?= 2
+SUITE := lint validate molecule-hospital unit molecule-default molecule-firewall molecule-scaleout \
+	molecule-upgrade molecule-minimum molecule-https molecule-container demo-test
+# $(call timed,<what>,<command>): the command, then one line: passed or FAILED, and in how long.
+timed = start=$$(date +%s); echo "==> $(1)"; $(2); rc=$$?; \
+	echo "==> $(1): $$([ $$rc = 0 ] && echo passed || echo FAILED) in $$(( $$(date +%s) - start )) s"; exit $$rc
+
 setup:
 	@bash scripts/bootstrap.sh
 
@@ -24,15 +35,15 @@ demo-down: setup
 	ansible-playbook playbooks/demo-up.yml -e demo_state=absent
 
 ## Everything CI runs: lint, unit tests, molecule scenarios, and the demo as README gives it.
-test: setup lint validate unit molecule demo-test
+test: setup
+	@$(MAKE) --no-print-directory -j$(SUITE_JOBS) --output-sync=target $(SUITE)
 
 ## `make demo` as a new user runs it (it fails when a smoke check fails), then `make demo-down`.
 demo-test: setup
-	@$(MAKE) --no-print-directory demo; rc=$$?; $(MAKE) --no-print-directory demo-down; exit $$rc
+	@($(call timed,make demo,$(MAKE) --no-print-directory demo)); rc=$$?; $(MAKE) --no-print-directory demo-down; exit $$rc
 
 lint:
-	yamllint -s .
-	ansible-lint
+	@$(call timed,lint,yamllint -s . && ansible-lint)
 
 INVENTORIES ?= $(wildcard inventories/*/)
 ## Check every hospital inventory offline (no host contacted); lists every problem.
@@ -40,19 +51,22 @@ INVENTORIES ?= $(wildcard inventories/*/)
 validate: setup
 	python scripts/validate.py $(VALIDATE_ARGS) $(INVENTORIES)
 
+## One pytest worker per CPU; a test file stays on one worker (its containers and module fixtures).
+## The slowest tests are listed at the end.
 unit:
-	python -m pytest tests
+	@$(call timed,unit tests,python -m pytest -n auto --dist loadfile --durations=15 tests)
 
-molecule:
-	@set -e; for s in $(SCENARIOS); do \
-	  echo "==> molecule test -s $$s"; \
-	  molecule test -s $$s; \
-	done
-	@# README's first hospital over SSH again, on a bare Debian 13 host.
-	@if echo " $(SCENARIOS) " | grep -q " minimum "; then \
-	  echo "==> molecule test -s minimum (Debian 13)"; \
-	  MINIMUM_PACS_IMAGE=local/debian13-systemd:latest molecule test -s minimum; \
-	fi
+## The scenarios one after another (make -j2 molecule: two at a time). minimum runs twice: README's
+## first hospital over SSH on a bare Debian 12 host, then on a bare Debian 13 host.
+molecule: $(addprefix molecule-,$(SCENARIOS))
+
+molecule-%: setup
+	@$(call timed,molecule test -s $*,PYTEST_ADDOPTS="--durations=8" molecule test -s $*)
+
+molecule-minimum: setup
+	@$(call timed,molecule test -s minimum (Debian 12),PYTEST_ADDOPTS="--durations=8" molecule test -s minimum)
+	@$(call timed,molecule test -s minimum (Debian 13),PYTEST_ADDOPTS="--durations=8" \
+	  MINIMUM_PACS_IMAGE=local/debian13-systemd:latest molecule test -s minimum)
 
 ## Measured figures over SSH against floors from the same run (~20-30 min; not part of make test).
 ## Each measurement waits for /tmp/pp-molecule.lock. BENCH_ARGS="--reps 1" for a quicker look.
