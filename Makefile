@@ -20,6 +20,8 @@ SUITE_JOBS ?= 2
 SETUP ?= setup
 SUITE := lint validate molecule-hospital molecule-default unit molecule-firewall molecule-scaleout \
 	molecule-upgrade molecule-minimum molecule-https molecule-container demo-test
+# A scenario's test, with the slowest tests of its verify listed at the end.
+MOLECULE_TEST := PYTEST_ADDOPTS="--durations=8" molecule test
 # $(call timed,<what>,<command>): the command, then one line: passed or FAILED, and in how long.
 timed = start=$$(date +%s); echo "==> $(1)"; $(2); rc=$$?; \
 	echo "==> $(1): $$([ $$rc = 0 ] && echo passed || echo FAILED) in $$(( $$(date +%s) - start )) s"; exit $$rc
@@ -64,12 +66,12 @@ unit:
 molecule: $(addprefix molecule-,$(SCENARIOS))
 
 molecule-%: $(SETUP)
-	@$(call timed,molecule test -s $*,PYTEST_ADDOPTS="--durations=8" molecule test -s $*)
+	@$(call timed,molecule test -s $*,$(MOLECULE_TEST) -s $*)
 
 molecule-minimum: $(SETUP)
-	@$(call timed,molecule test -s minimum (Debian 12),PYTEST_ADDOPTS="--durations=8" molecule test -s minimum)
-	@$(call timed,molecule test -s minimum (Debian 13),PYTEST_ADDOPTS="--durations=8" \
-	  MINIMUM_PACS_IMAGE=local/debian13-systemd:latest molecule test -s minimum)
+	@$(call timed,molecule test -s minimum (Debian 12),$(MOLECULE_TEST) -s minimum)
+	@$(call timed,molecule test -s minimum (Debian 13),MINIMUM_PACS_IMAGE=local/debian13-systemd:latest \
+	  $(MOLECULE_TEST) -s minimum)
 
 ## Measured figures over SSH against floors from the same run (~20-30 min; not part of make test).
 ## Each measurement waits for /tmp/pp-molecule.lock. BENCH_ARGS="--reps 1" for a quicker look.

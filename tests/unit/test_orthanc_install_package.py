@@ -1,13 +1,10 @@
 """The apt task of roles/orthanc/tasks/install-package.yml: when it keeps the packages from
 starting Orthanc (policy_rc_d 101)."""
 
-import pathlib
-
 import pytest
 import yaml
-from role_templar import orthanc_role_value
+from role_templar import ROOT, orthanc_role_value
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 OMIT = "__omit_place_holder__"
 
 

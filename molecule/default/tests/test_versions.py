@@ -6,15 +6,12 @@ ignores the key without a word) render none of the newer keys, and a run that as
 there fails before anything changes, naming the variable, the item and both versions.
 """
 
-import os
-import pathlib
 import re
-import subprocess
 import sys
 
 import pytest
 import requests
-from conftest import PROJECT, molecule_env, read_orthanc_json
+from conftest import PROJECT, read_orthanc_json, run_playbook
 
 sys.path.insert(0, str(PROJECT / "filter_plugins"))
 from orthanc_versions import KEYS_SINCE, MODALITY_KEYS_SINCE  # noqa: E402  pylint: disable=wrong-import-position
@@ -68,13 +65,9 @@ def test_asking_debian_12_for_a_retrieve_method_fails_before_any_change(host, ho
         "orthanc_modalities:\n"
         "  - {name: CT_ROOM1, aet: CT1, host: 172.28.20.21, port: 104, expected_offline: true,"
         " retrieve_method: C-GET}\n")
-    inventory = pathlib.Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "inventory"
-    run = subprocess.run(
-        [str(PROJECT / ".venv" / "bin" / "ansible-playbook"), "-i", str(inventory),
-         str(PROJECT / "site.yml"), "--limit", hostname, "-e", "@%s" % wanted],
-        cwd=PROJECT, env=molecule_env(), capture_output=True, text=True, timeout=300, check=False)
-    output = re.sub(r"\x1b\[[0-9;]*m", "", run.stdout + run.stderr)  # molecule forces colour
-    assert run.returncode != 0, output
+    code, output = run_playbook("site.yml", hostname, "-e", "@%s" % wanted)
+    output = re.sub(r"\x1b\[[0-9;]*m", "", output)  # molecule forces colour
+    assert code != 0, output
     assert ("orthanc_modalities[CT_ROOM1].retrieve_method: needs Orthanc 1.12.6 or later; this host runs "
             "1.10.1 (Debian package orthanc 1.10.1+dfsg-2+deb12u1, installed on this host)") in output, output
     recap = [line for line in output.splitlines() if line.startswith(hostname) and "changed=" in line]
