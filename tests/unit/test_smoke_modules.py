@@ -484,3 +484,70 @@ def test_write_action_runs_the_module_over_any_other_connection(orthanc):
     assert proc.returncode == 0 and "CHANGED" in proc.stdout, proc.stdout + proc.stderr
     assert "EXEC" in proc.stdout
     assert pps_env.docker("exec", orthanc.pacs, "cat", "/tmp/pp-write/run1/h.json") == '{"a": 1}'
+
+
+PROBE_ACTION = load("pacs_smoke_probe", os.path.join(ROOT, "roles/pacs_smoke/action_plugins"))
+
+
+def run_probe_task(target, connection, args, *options):
+    """`ansible <target> -m pacs_smoke_probe -vvv` with the role's module, module_utils and action
+    plugin; (the process, the task's answer parsed from the output)."""
+    env = dict(os.environ, ANSIBLE_LIBRARY=LIBRARY, ANSIBLE_MODULE_UTILS=MODULE_UTILS, ANSIBLE_FORCE_COLOR="0",
+               ANSIBLE_ACTION_PLUGINS=os.path.join(ROOT, "roles/pacs_smoke/action_plugins"),
+               ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_CALLBACK_RESULT_FORMAT="json")
+    ansible = os.path.join(os.path.dirname(sys.executable), "ansible")
+    proc = subprocess.run([ansible, "all", "-i", target + ",", "-c", connection, "-m", "pacs_smoke_probe",
+                           "-a", json.dumps(args), "-vvv"] + list(options),
+                          env=env, capture_output=True, text=True, timeout=120, check=False)
+    found = re.search(r"^%s \| ([A-Z]+)(!?) =>" % re.escape(target), proc.stdout, re.M)
+    if not found:
+        return proc, None
+    # The callback shows a failure by "FAILED!", not by the answer's key failed.
+    answer = json.JSONDecoder().raw_decode(proc.stdout[found.end():].lstrip())[0]
+    return proc, dict(answer, failed=True) if found.group(2) else answer
+
+
+def test_probe_action_checks_in_the_worker_on_the_controller(scp):
+    """A local connection (the role's default probe host): the checks run in Ansible's worker,
+    no module is started, the answer is the module's (results, check mode, argument errors)."""
+    checks = {"phases": ["inbound"], "echo_checks": [echo_check("x", scp, "GOOD"), echo_check("y", scp, "BAD")]}
+    proc, answer = run_probe_task("localhost", "local", checks)
+    # A module run logs its EXEC of a Python with -vvv.
+    assert answer is not None and "EXEC" not in proc.stdout, proc.stdout + proc.stderr
+    assert [r["status"] for r in answer["echo_in"]] == ["pass", "fail"] and answer["failed_count"] == 1
+    assert answer["changed"] is False and answer["dicomweb"] == [] and "failed" not in answer
+    assert proc.returncode == 0
+    _, answer = run_probe_task("localhost", "local", checks, "--check")
+    assert [r["status"] for r in answer["echo_in"]] == ["skipped", "skipped"], answer
+    _, answer = run_probe_task("localhost", "local", {"phases": ["dicomweb"]})
+    assert answer["failed"] and answer["msg"] == "phase dicomweb needs the option dicomweb (url, username, password, run_id)"
+    _, answer = run_probe_task("localhost", "local", dict(checks, phases=["tls"]))
+    assert answer["failed"] and "phases" in answer["msg"] and "EXEC" not in answer["msg"]
+
+
+def test_probe_action_runs_the_module_over_any_other_connection(orthanc):
+    """Over the docker connection the module runs in the container, with the container's Python
+    (which has no pynetdicom: the module itself says so)."""
+    proc, answer = run_probe_task(orthanc.pacs, "community.docker.docker",
+                                  {"phases": ["inbound"], "echo_checks": [echo_check("x", 4242, "GOOD")]})
+    assert "EXEC" in proc.stdout, proc.stdout + proc.stderr
+    assert answer["failed"] and "pynetdicom and pydicom" in answer["msg"], answer
+
+
+def test_probe_answer_names_a_missing_library(monkeypatch):
+    """answer() (module and action plugin): a phase whose library is missing fails, naming it; the
+    action plugin then runs the module, whose Python may have it."""
+    monkeypatch.setattr(OUT, "IMPORT_ERROR", "Traceback: no module named requests")
+    assert PROBE.missing_library(["inbound"]) is None
+    assert PROBE.missing_library(["inbound", "outbound"]) == ("requests", "Traceback: no module named requests")
+    answer = PROBE.answer({"phases": ["outbound"], "dicomweb": {"url": "http://x"}, "outbound_checks": []}, False)
+    assert answer["failed"] and "requests" in answer["msg"] and answer["exception"].startswith("Traceback")
+
+
+def test_probe_action_answers_in_plain_types():
+    """The action plugin's answer reaches ansible-playbook's process pickled: a pydicom UID in it
+    would make that process import pydicom to read it. It is made plain, as the module's JSON."""
+    from pydicom.uid import UID  # pylint: disable=import-outside-toplevel
+    answer = PROBE_ACTION.as_json({"study_uid": UID("1.2.3"), "echo_in": [{"duration": 0.5, "status": "pass"}]})
+    assert type(answer["study_uid"]) is str and answer == {"study_uid": "1.2.3",  # noqa: E721
+                                                          "echo_in": [{"duration": 0.5, "status": "pass"}]}

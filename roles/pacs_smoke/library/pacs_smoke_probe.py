@@ -312,34 +312,53 @@ def argument_errors(params):
     return ""
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            phases=dict(type="list", elements="str", choices=list(PHASES), required=True),
-            timeout=dict(type="float", default=3.0),
-            max_workers=dict(type="int", default=16),
-            echo_checks=dict(type="list", elements="dict", default=[], options=dicom.ECHO_SPEC),
-            find_checks=dict(type="list", elements="dict", default=[], options=dicom.FIND_SPEC),
-            outbound_checks=dict(type="list", elements="dict", default=[], options=outbound.OUTBOUND_SPEC),
-            dicomweb=dict(type="dict", options=dicomweb.DICOMWEB_SPEC),
-        ),
-        supports_check_mode=True,
-    )
-    params = module.params
+# The options (DOCUMENTATION); the action plugin of the same name validates with them too.
+ARGUMENT_SPEC = dict(
+    phases=dict(type="list", elements="str", choices=list(PHASES), required=True),
+    timeout=dict(type="float", default=3.0),
+    max_workers=dict(type="int", default=16),
+    echo_checks=dict(type="list", elements="dict", default=[], options=dicom.ECHO_SPEC),
+    find_checks=dict(type="list", elements="dict", default=[], options=dicom.FIND_SPEC),
+    outbound_checks=dict(type="list", elements="dict", default=[], options=outbound.OUTBOUND_SPEC),
+    dicomweb=dict(type="dict", options=dicomweb.DICOMWEB_SPEC),
+)
+
+# The library each phase needs: its module_utils (IMPORT_ERROR) and the names in the error.
+LIBRARIES = (("inbound", dicom, "pynetdicom and pydicom"),
+             ("outbound", outbound, "requests"),
+             ("dicomweb", dicomweb, "pydicom, requests and dicomweb-client"))
+
+
+def missing_library(phases):
+    """(names, traceback) of the first library a listed phase needs and cannot import, or None."""
+    for phase, lib, names in LIBRARIES:
+        if phase in phases and lib.IMPORT_ERROR:
+            return names, lib.IMPORT_ERROR
+    return None
+
+
+def answer(params, check_mode):
+    """The module's answer for validated params: the results of every phase (changed false),
+    or {failed, msg} for arguments a phase cannot run with or a missing library."""
     error = argument_errors(params)
     if error:
-        module.fail_json(msg=error)
-    for phase, lib, missing in (("inbound", dicom, "pynetdicom and pydicom"),
-                                ("outbound", outbound, "requests"),
-                                ("dicomweb", dicomweb, "pydicom, requests and dicomweb-client")):
-        if phase in params["phases"] and lib.IMPORT_ERROR:
-            module.fail_json(msg=missing_required_lib(missing), exception=lib.IMPORT_ERROR)
-    if module.check_mode:
-        answer = run_phases(params, lambda p, phase: skip_phase(p, phase, "check mode: nothing sent"))
+        return {"failed": True, "msg": error}
+    missing = missing_library(params["phases"])
+    if missing:
+        return {"failed": True, "msg": missing_required_lib(missing[0]), "exception": missing[1]}
+    if check_mode:
+        result = run_phases(params, lambda p, phase: skip_phase(p, phase, "check mode: nothing sent"))
     else:
-        answer = run_phases(params, lambda p, phase: PHASES[phase](p))
-    # Test data was written and deleted again: nothing changed on the PACS.
-    module.exit_json(changed=False, **answer)
+        result = run_phases(params, lambda p, phase: PHASES[phase](p))
+    return dict(result, changed=False)
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    result = answer(module.params, module.check_mode)
+    if result.get("failed"):
+        module.fail_json(**{k: v for k, v in result.items() if k != "failed"})
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":
