@@ -70,6 +70,10 @@ def scp():
     ae = AE(ae_title="LOOP_SCP")
     ae.add_supported_context(Verification)
     ae.require_calling_aet = ["GOOD"]
+    # Each check first opens a bare TCP connection to the peer (pacs_smoke_checks.tcp_error), which
+    # this SCP keeps as an association until its network timeout: its default limit of 10 was
+    # reached by the tests of this file within a minute, and later checks were rejected.
+    ae.maximum_associations = 100
     server = ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=[(evt.EVT_C_ECHO, lambda e: 0x0000)])
     yield server.server_address[1]
     server.shutdown()
