@@ -458,17 +458,23 @@ def test_write_action_answers_as_the_module():
     assert ACTION.load_write_files().__code__.co_filename.endswith("library/pacs_smoke_write.py")
 
 
-def run_write_task(target, connection, directory, verbosity="-vvv"):
-    """`ansible <target> -m pacs_smoke_write` with the role's module and action plugin."""
-    env = dict(os.environ, ANSIBLE_LIBRARY=LIBRARY, ANSIBLE_FORCE_COLOR="0",
+def run_role_module(target, connection, module, args, *options):
+    """`ansible <target> -m <module> -a <args> -vvv` with the role's modules, module_utils and
+    action plugins (-vvv: a module run logs its EXEC of a Python); results shown as JSON."""
+    env = dict(os.environ, ANSIBLE_LIBRARY=LIBRARY, ANSIBLE_MODULE_UTILS=MODULE_UTILS, ANSIBLE_FORCE_COLOR="0",
                ANSIBLE_ACTION_PLUGINS=os.path.join(ROOT, "roles/pacs_smoke/action_plugins"),
-               ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"))
-    args = json.dumps({"directory": directory, "latest": directory + "/../latest",
-                       "files": {"h.json": '{"a": 1}', "h.html": "<p>ok</p>"}})
+               ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_CALLBACK_RESULT_FORMAT="json")
     ansible = os.path.join(os.path.dirname(sys.executable), "ansible")
-    return subprocess.run([ansible, "all", "-i", target + ",", "-c", connection, "-m", "pacs_smoke_write",
-                           "-a", args, verbosity], env=env, capture_output=True, text=True, timeout=120,
-                          check=False)
+    return subprocess.run([ansible, "all", "-i", target + ",", "-c", connection, "-m", module,
+                           "-a", json.dumps(args), "-vvv"] + list(options),
+                          env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
+def run_write_task(target, connection, directory):
+    """pacs_smoke_write (module and action plugin) writing two files into directory."""
+    return run_role_module(target, connection, "pacs_smoke_write", {
+        "directory": directory, "latest": directory + "/../latest",
+        "files": {"h.json": '{"a": 1}', "h.html": "<p>ok</p>"}})
 
 
 def test_write_action_writes_on_the_controller_without_a_module_run(tmp_path):
@@ -494,15 +500,9 @@ PROBE_ACTION = load("pacs_smoke_probe", os.path.join(ROOT, "roles/pacs_smoke/act
 
 
 def run_probe_task(target, connection, args, *options):
-    """`ansible <target> -m pacs_smoke_probe -vvv` with the role's module, module_utils and action
-    plugin; (the process, the task's answer parsed from the output)."""
-    env = dict(os.environ, ANSIBLE_LIBRARY=LIBRARY, ANSIBLE_MODULE_UTILS=MODULE_UTILS, ANSIBLE_FORCE_COLOR="0",
-               ANSIBLE_ACTION_PLUGINS=os.path.join(ROOT, "roles/pacs_smoke/action_plugins"),
-               ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_CALLBACK_RESULT_FORMAT="json")
-    ansible = os.path.join(os.path.dirname(sys.executable), "ansible")
-    proc = subprocess.run([ansible, "all", "-i", target + ",", "-c", connection, "-m", "pacs_smoke_probe",
-                           "-a", json.dumps(args), "-vvv"] + list(options),
-                          env=env, capture_output=True, text=True, timeout=120, check=False)
+    """pacs_smoke_probe (module and action plugin) with args; (the process, the task's answer
+    parsed from the output)."""
+    proc = run_role_module(target, connection, "pacs_smoke_probe", args, *options)
     found = re.search(r"^%s \| ([A-Z]+)(!?) =>" % re.escape(target), proc.stdout, re.M)
     if not found:
         return proc, None
@@ -518,15 +518,16 @@ def test_probe_action_checks_in_the_worker_on_the_controller(scp):
     proc, answer = run_probe_task("localhost", "local", checks)
     # A module run logs its EXEC of a Python with -vvv.
     assert answer is not None and "EXEC" not in proc.stdout, proc.stdout + proc.stderr
-    assert [r["status"] for r in answer["echo_in"]] == ["pass", "fail"] and answer["failed_count"] == 1
+    assert [r["status"] for r in answer["echo_in"]] == ["pass", "fail"] and answer["failed_count"] == 1, answer
     assert answer["changed"] is False and answer["dicomweb"] == [] and "failed" not in answer
     assert proc.returncode == 0
     _, answer = run_probe_task("localhost", "local", checks, "--check")
     assert [r["status"] for r in answer["echo_in"]] == ["skipped", "skipped"], answer
-    _, answer = run_probe_task("localhost", "local", {"phases": ["dicomweb"]})
+    proc, answer = run_probe_task("localhost", "local", {"phases": ["dicomweb"]})
     assert answer["failed"] and answer["msg"] == "phase dicomweb needs the option dicomweb (url, username, password, run_id)"
-    _, answer = run_probe_task("localhost", "local", dict(checks, phases=["tls"]))
-    assert answer["failed"] and "phases" in answer["msg"] and "EXEC" not in answer["msg"]
+    assert "EXEC" not in proc.stdout, proc.stdout
+    proc, answer = run_probe_task("localhost", "local", dict(checks, phases=["tls"]))
+    assert answer["failed"] and "phases" in answer["msg"] and "EXEC" not in proc.stdout, proc.stdout
 
 
 def test_probe_action_runs_the_module_over_any_other_connection(orthanc):

@@ -350,6 +350,7 @@ def answer(params, check_mode):
         result = run_phases(params, lambda p, phase: skip_phase(p, phase, "check mode: nothing sent"))
     else:
         result = run_phases(params, lambda p, phase: PHASES[phase](p))
+    # Test data was written and deleted again: nothing changed on the PACS.
     return dict(result, changed=False)
 
 
