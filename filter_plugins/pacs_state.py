@@ -8,8 +8,8 @@ therefore covers every input a role reads, conservatively:
   model reads) of every host of the inventory, not only this one (the firewall reads the
   front doors' and peers' settings), and the groups;
 - the names the controller resolved for this host (a DNS change changes the rules);
-- the project's code: every file of roles/, filter_plugins/, templates/, the playbooks,
-  site.yml and ansible.cfg; and the ansible-core version.
+- the project's code: every file of roles/, filter_plugins/, library/, templates/, the
+  playbooks and their task files, site.yml and ansible.cfg; and the ansible-core version.
 
 A variable whose template fails makes the digest None: no host is skipped then.
 """
@@ -48,7 +48,7 @@ options:
 """
 
 # The code a run executes; generated files (the smoke reports) are left out.
-CODE = ("roles", "filter_plugins", "templates")
+CODE = ("roles", "filter_plugins", "library", "templates")
 CODE_FILES = ("site.yml", "ansible.cfg")
 SKIPPED_PARTS = frozenset({"__pycache__", "reports", ".pytest_cache"})
 
@@ -60,9 +60,9 @@ def _digest(value) -> str:
 
 
 def code_files(root: pathlib.Path) -> list:
-    """The project's files a run reads, sorted: CODE's folders, the playbooks, CODE_FILES."""
+    """The project's files a run reads, sorted: CODE's folders, the playbooks and their task files, CODE_FILES."""
     files = [root / name for name in CODE_FILES]
-    files += sorted(root.glob("playbooks/*.yml"))
+    files += sorted(p for p in root.glob("playbooks/**/*.yml") if not SKIPPED_PARTS & set(p.relative_to(root).parts))
     for folder in CODE:
         files += sorted(p for p in (root / folder).rglob("*")
                         if p.is_file() and not SKIPPED_PARTS & set(p.relative_to(root).parts))

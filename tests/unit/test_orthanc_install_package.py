@@ -12,7 +12,7 @@ def install_task_option(name):
     """The template of one option of the task that installs the packages."""
     tasks = yaml.safe_load((ROOT / "roles" / "orthanc" / "tasks" / "install-package.yml").read_text())
     task = next(t for t in tasks if t.get("name") == "Install the Orthanc packages")
-    return task["ansible.builtin.apt"][name]
+    return task["pacs_apt"][name]
 
 
 @pytest.mark.parametrize(("installed", "check_mode", "expected"), [

@@ -165,12 +165,13 @@ def test_the_fingerprint_follows_host_resolution_code_and_version(tmp_path):
 
 def test_the_code_digest_covers_roles_and_playbooks_but_not_reports(tmp_path):
     for path in ("roles/r/tasks/main.yml", "playbooks/p.yml", "playbooks/reports/x/report.html", "site.yml",
-                 "ansible.cfg", "filter_plugins/f.py", "filter_plugins/__pycache__/f.pyc", "templates/t.j2"):
+                 "ansible.cfg", "filter_plugins/f.py", "filter_plugins/__pycache__/f.pyc", "templates/t.j2",
+                 "library/m.py", "playbooks/tasks/t.yml", "playbooks/reports/x/y.yml"):
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / path).write_text(path, encoding="utf-8")
     names = {str(p.relative_to(tmp_path)) for p in FILTER.code_files(tmp_path)}
     assert names == {"roles/r/tasks/main.yml", "playbooks/p.yml", "site.yml", "ansible.cfg", "filter_plugins/f.py",
-                     "templates/t.j2"}
+                     "templates/t.j2", "library/m.py", "playbooks/tasks/t.yml"}
     before = FILTER.code_digest(str(tmp_path))
     FILTER.code_digest.cache_clear()
     (tmp_path / "roles/r/tasks/main.yml").write_text("changed", encoding="utf-8")

@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-SOURCES = sorted([*ROOT.glob("roles/*/library/*.py"), *ROOT.glob("*_plugins/*.py"), *ROOT.glob("roles/*/*_plugins/*.py")])
-MODULES = sorted(ROOT.glob("roles/*/library/*.py"))
+SOURCES = sorted([*ROOT.glob("library/*.py"), *ROOT.glob("roles/*/library/*.py"), *ROOT.glob("*_plugins/*.py"), *ROOT.glob("roles/*/*_plugins/*.py")])
+MODULES = sorted([*ROOT.glob("library/*.py"), *ROOT.glob("roles/*/library/*.py")])
 
 
 def doc_strings(path):
