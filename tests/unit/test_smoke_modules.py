@@ -458,6 +458,18 @@ def test_write_action_answers_as_the_module():
     assert ACTION.load_write_files().__code__.co_filename.endswith("library/pacs_smoke_write.py")
 
 
+def test_write_answer_shows_the_table_or_fails_after_writing(tmp_path):
+    """show becomes the message; fail_msg fails the task, once the files are written."""
+    params = {"directory": str(tmp_path / "r"), "files": {"h.json": "{}"}, "mode": "0644", "latest": None,
+              "show": ["LINK  CHECK", "CT    echo_in"], "fail_msg": []}
+    assert WRITE.answer(params, False) == {"changed": True, "paths": [str(tmp_path / "r" / "h.json")],
+                                           "msg": ["LINK  CHECK", "CT    echo_in"]}
+    failed = WRITE.answer(dict(params, directory=str(tmp_path / "f"), fail_msg=["1 failed check(s)", "CT echo_in"]),
+                          False)
+    assert failed["failed"] and failed["msg"] == ["1 failed check(s)", "CT echo_in"], failed
+    assert (tmp_path / "f" / "h.json").read_text() == "{}\n"
+
+
 def run_role_module(target, connection, module, args, *options):
     """`ansible <target> -m <module> -a <args> -vvv` with the role's modules, module_utils and
     action plugins (-vvv: a module run logs its EXEC of a Python); results shown as JSON."""
@@ -470,11 +482,11 @@ def run_role_module(target, connection, module, args, *options):
                           env=env, capture_output=True, text=True, timeout=120, check=False)
 
 
-def run_write_task(target, connection, directory):
+def run_write_task(target, connection, directory, **options):
     """pacs_smoke_write (module and action plugin) writing two files into directory."""
-    return run_role_module(target, connection, "pacs_smoke_write", {
+    return run_role_module(target, connection, "pacs_smoke_write", dict({
         "directory": directory, "latest": directory + "/../latest",
-        "files": {"h.json": '{"a": 1}', "h.html": "<p>ok</p>"}})
+        "files": {"h.json": '{"a": 1}', "h.html": "<p>ok</p>"}}, **options))
 
 
 def test_write_action_writes_on_the_controller_without_a_module_run(tmp_path):
@@ -484,8 +496,11 @@ def test_write_action_writes_on_the_controller_without_a_module_run(tmp_path):
     assert os.readlink(tmp_path / "latest") == "run1"
     # No module was started: a module run logs its EXEC of a Python with -vvv.
     assert "EXEC" not in proc.stdout and "CHANGED" in proc.stdout, proc.stdout
-    again = run_write_task("localhost", "local", str(tmp_path / "run1"))
-    assert again.returncode == 0 and "SUCCESS" in again.stdout, again.stdout
+    again = run_write_task("localhost", "local", str(tmp_path / "run1"), show=["THE TABLE"])
+    assert again.returncode == 0 and "SUCCESS" in again.stdout and "THE TABLE" in again.stdout, again.stdout
+    failed = run_write_task("localhost", "local", str(tmp_path / "run2"), fail_msg=["2 failed check(s) on h"])
+    assert failed.returncode != 0 and "FAILED!" in failed.stdout and "2 failed check(s) on h" in failed.stdout
+    assert (tmp_path / "run2" / "h.json").exists()
 
 
 def test_write_action_runs_the_module_over_any_other_connection(orthanc):
@@ -494,6 +509,9 @@ def test_write_action_runs_the_module_over_any_other_connection(orthanc):
     assert proc.returncode == 0 and "CHANGED" in proc.stdout, proc.stdout + proc.stderr
     assert "EXEC" in proc.stdout
     assert pps_env.docker("exec", orthanc.pacs, "cat", "/tmp/pp-write/run1/h.json") == '{"a": 1}'
+    failed = run_write_task(orthanc.pacs, "community.docker.docker", "/tmp/pp-write/run2", fail_msg=["1 failed check(s)"])
+    assert failed.returncode != 0 and "FAILED!" in failed.stdout and "1 failed check(s)" in failed.stdout, failed.stdout
+    assert pps_env.docker("exec", orthanc.pacs, "cat", "/tmp/pp-write/run2/h.json") == '{"a": 1}'
 
 
 PROBE_ACTION = load("pacs_smoke_probe", os.path.join(ROOT, "roles/pacs_smoke/action_plugins"))

@@ -34,7 +34,7 @@ def write_locally(params, check_mode, write_files):
 
 
 class ActionModule(ActionBase):
-    """Write the files in the worker when the connection is local, else run the module."""
+    """Write the files in the worker when the connection is local, else run the module; show its message."""
 
     TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(load_module().ARGUMENT_SPEC)
@@ -44,8 +44,11 @@ class ActionModule(ActionBase):
         if self._connection.transport != "local":
             result.update(self._execute_module(module_name="pacs_smoke_write", module_args=self._task.args,
                                                task_vars=task_vars))
-            return result
-        module = load_module()
-        _, params = self.validate_argument_spec(argument_spec=module.ARGUMENT_SPEC)
-        result.update(module.answer(params, self._task.check_mode))
+        else:
+            module = load_module()
+            _, params = self.validate_argument_spec(argument_spec=module.ARGUMENT_SPEC)
+            result.update(module.answer(params, self._task.check_mode))
+        # Shown without -v, as debug and assert results are: the table, or the failed checks.
+        if "msg" in result:
+            result["_ansible_verbose_always"] = True
         return result

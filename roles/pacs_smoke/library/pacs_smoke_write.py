@@ -32,6 +32,18 @@ options:
   latest:
     description: Path of a symbolic link to point at O(directory).
     type: path
+  show:
+    description: Lines shown as the task's message once the files are written (the result table).
+    type: list
+    elements: str
+    default: []
+  fail_msg:
+    description:
+      - When not empty, the task fails with these lines as its message once the files are
+        written (the verdict of the run, in the same task as its report).
+    type: list
+    elements: str
+    default: []
 """
 
 EXAMPLES = r"""
@@ -46,6 +58,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+msg:
+  description: O(fail_msg) when it is not empty, else O(show).
+  returned: when either is not empty
+  type: list
+  elements: str
 paths:
   description: Paths of the files written (or that would be written in check mode).
   returned: always
@@ -108,11 +125,14 @@ ARGUMENT_SPEC = dict(
     files=dict(type="dict", required=True),
     mode=dict(type="str", default="0644"),
     latest=dict(type="path"),
+    show=dict(type="list", elements="str", default=[]),
+    fail_msg=dict(type="list", elements="str", default=[]),
 )
 
 
 def answer(params, check_mode, write=write_files):
-    """The module's answer for validated params: {changed, paths}, or {failed, msg}."""
+    """The module's answer for validated params: {changed, paths, msg: show}, or {failed, msg}
+    (fail_msg, after the files are written, or what went wrong writing them)."""
     try:
         mode = int(params["mode"], 8)
     except ValueError:
@@ -121,14 +141,19 @@ def answer(params, check_mode, write=write_files):
         changed, paths = write(params["directory"], params["files"], mode, params["latest"], check_mode)
     except (ValueError, OSError) as exc:
         return {"failed": True, "msg": str(exc)}
-    return {"changed": changed, "paths": paths}
+    result = {"changed": changed, "paths": paths}
+    if params.get("fail_msg"):
+        result.update(failed=True, msg=params["fail_msg"])
+    elif params.get("show"):
+        result["msg"] = params["show"]
+    return result
 
 
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     result = answer(module.params, module.check_mode)
-    if result.get("failed"):
-        module.fail_json(msg=result["msg"])
+    if result.pop("failed", False):
+        module.fail_json(**result)
     module.exit_json(**result)
 
 
