@@ -38,3 +38,17 @@ def run_module_file(module, args, tmp_path=None, check=False, timeout=60, module
         return json.loads(proc.stdout)
     except ValueError:
         raise AssertionError("module output is not JSON: %s %s" % (proc.stdout, proc.stderr)) from None
+
+
+def load_module_file(module, name, module_utils=None):
+    """Import a module file as `name` for its functions, each module_utils file given ({name: path})
+    importable first as ``ansible.module_utils.<name>`` (as AnsiballZ ships them)."""
+    import importlib.util  # pylint: disable=import-outside-toplevel
+    for util, path in (module_utils or {}).items():
+        spec = importlib.util.spec_from_file_location("ansible.module_utils." + util, path)
+        sys.modules[spec.name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[spec.name])
+    spec = importlib.util.spec_from_file_location(name, module)
+    loaded = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loaded)
+    return loaded

@@ -1,57 +1,86 @@
-"""The orthanc role's guards around orthanc.json: the candidate checker it runs on the host
-before a new file replaces the old one (roles/orthanc/files/pacs-orthanc-json-check.py), and
-the pruning of its backups to the newest few (roles/orthanc/library/orthanc_json_files.py, keep_backups).
+"""The orthanc role's guards around orthanc.json, in the module that writes it
+(roles/orthanc/library/orthanc_json_files.py): the check of a candidate as Orthanc's reader
+would read it (roles/orthanc/module_utils/orthanc_json_check.py) before it replaces the old
+one, the backup of the old one, the redacted copy whose diff is the one shown, and the pruning
+of the backups to the newest few (keep_backups).
 
-The checker is run as the template task runs it (Debian's /usr/bin/python3 on the file);
-the candidates are shaped like the role's rendered orthanc.json (a ``//`` header, then JSON).
+The module is run as Ansible runs it; the candidates are shaped like the role's rendered
+orthanc.json (a ``//`` header, then JSON).
 """
 
+import functools
 import grp
-import importlib.util
 import json
 import os
-import subprocess
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from module_run import run_module_file
+from module_run import load_module_file
+from module_run import run_module_file as run_any_module_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-CHECKER = os.path.join(ROOT, "roles", "orthanc", "files", "pacs-orthanc-json-check.py")
+UTILS = {"orthanc_json_check": os.path.join(ROOT, "roles", "orthanc", "module_utils", "orthanc_json_check.py")}
 BACKUPS = os.path.join(ROOT, "roles", "orthanc", "library", "orthanc_json_files.py")
-
-
-def _load(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-CHECK = _load("pacs_orthanc_json_check", CHECKER)
-PRUNE = _load("orthanc_json_files", BACKUPS)
+PRUNE = load_module_file(BACKUPS, "orthanc_json_files", UTILS)
+CHECK = load_module_file(UTILS["orthanc_json_check"], "orthanc_json_check")
+run_module_file = functools.partial(run_any_module_file, module_utils=UTILS)
+GROUP = grp.getgrgid(os.getgid()).gr_name
 
 
 def prune(tmp_path, folder, keep, check=False):
     """The module as the role runs it where the JSON files are left alone (tidy false)."""
     return run_module_file(BACKUPS, {"path": str(folder), "keep_backups": keep, "tidy": False,
-                                     "group": grp.getgrgid(os.getgid()).gr_name}, tmp_path, check=check)
+                                     "group": GROUP}, tmp_path, check=check)
 
 HEADER = "//\n// Ansible managed\n//\n"
-GOOD = HEADER + json.dumps({"Name": "PACS", "DicomPort": 4242, "RegisteredUsers": {"admin": "p//w"}}, indent=2)
+SECRET = "p//w-secret"
+GOOD = HEADER + json.dumps({"Name": "PACS", "DicomPort": 4242, "RegisteredUsers": {"admin": SECRET}}, indent=2)
+REDACTED = GOOD.replace(SECRET, "********")
 
 
-def run_checker(tmp_path, text, encoding="utf-8"):
-    path = tmp_path / "orthanc.json.candidate"
-    path.write_bytes(text.encode(encoding) if isinstance(text, str) else text)
-    return subprocess.run(["/usr/bin/python3", CHECKER, str(path)], capture_output=True, text=True,
-                          timeout=30, check=False)
+def write(tmp_path, content, check=False, **options):
+    """The module writing orthanc.json (content) and its redacted copy in tmp_path/etc."""
+    (tmp_path / "etc").mkdir(exist_ok=True)
+    args = dict({"path": str(tmp_path / "etc"), "group": GROUP, "tidy": False, "content": content,
+                 "redacted": REDACTED}, **options)
+    return run_module_file(BACKUPS, args, tmp_path, check=check)
 
 
-def test_the_role_s_rendering_shape_passes(tmp_path):
-    proc = run_checker(tmp_path, GOOD)
-    assert (proc.returncode, proc.stderr) == (0, "")
+def test_the_role_s_rendering_shape_is_written_with_its_redacted_copy(tmp_path):
+    answer = write(tmp_path, GOOD)
+    assert answer["changed"] and answer["written"] == ["orthanc.json", "orthanc.json.redacted"], answer
+    assert (tmp_path / "etc" / "orthanc.json").read_text() == GOOD
+    info = os.stat(tmp_path / "etc" / "orthanc.json")
+    assert (info.st_uid, info.st_gid, info.st_mode & 0o777) == (0, os.getgid(), 0o640)
+    # The diff shown is the redacted copy's; the content is never returned.
+    assert [d["after_header"] for d in answer["diff"]] == [str(tmp_path / "etc" / "orthanc.json.redacted")]
+    assert SECRET not in json.dumps(answer)
+    again = write(tmp_path, GOOD)
+    assert (again["changed"], again["written"], again["diff"]) == (False, [], [])
+
+
+def test_check_mode_reports_the_redacted_diff_and_writes_nothing(tmp_path):
+    answer = write(tmp_path, GOOD, check=True)
+    assert answer["changed"] and answer["written"] == ["orthanc.json", "orthanc.json.redacted"]
+    assert answer["diff"][0]["after"] == REDACTED and not os.listdir(tmp_path / "etc")
+
+
+def test_the_old_file_is_backed_up_as_the_template_module_names_backups(tmp_path):
+    write(tmp_path, GOOD)
+    changed = GOOD.replace("4242", "104")
+    answer = write(tmp_path, changed, backup=True, keep_backups=1)
+    backup = answer["backup_file"]
+    assert PRUNE.is_backup(os.path.basename(backup), "orthanc.json") and open(backup).read() == GOOD
+    assert (tmp_path / "etc" / "orthanc.json").read_text() == changed and answer["removed"] == []
+    assert SECRET not in json.dumps(answer)
+
+
+def test_another_mode_is_written_again(tmp_path):
+    write(tmp_path, GOOD)
+    os.chmod(tmp_path / "etc" / "orthanc.json", 0o644)
+    answer = write(tmp_path, GOOD)
+    assert answer["written"] == ["orthanc.json"] and os.stat(tmp_path / "etc" / "orthanc.json").st_mode & 0o777 == 0o640
 
 
 @pytest.mark.parametrize("text, reason", [
@@ -61,15 +90,13 @@ def test_the_role_s_rendering_shape_passes(tmp_path):
     (HEADER + '["Name"]', "not a JSON object"),
     (HEADER, "Expecting value"),
 ])
-def test_what_orthanc_would_refuse_is_refused_with_the_reason(tmp_path, text, reason):
-    proc = run_checker(tmp_path, text)
-    assert proc.returncode == 1
-    assert reason in proc.stderr and "orthanc.json.candidate" in proc.stderr
-
-
-def test_bytes_that_are_not_utf8_are_refused(tmp_path):
-    proc = run_checker(tmp_path, HEADER.encode() + b'{"Name": "\xff"}')
-    assert proc.returncode == 1 and "not UTF-8" in proc.stderr
+def test_what_orthanc_would_refuse_is_refused_with_the_reason_and_nothing_written(tmp_path, text, reason):
+    write(tmp_path, GOOD)
+    answer = write(tmp_path, text.replace("PACS", SECRET), backup=True)
+    assert answer["failed"] and reason in answer["msg"] and "orthanc.json" in answer["msg"], answer
+    assert SECRET not in json.dumps(answer)
+    assert sorted(os.listdir(tmp_path / "etc")) == ["orthanc.json", "orthanc.json.redacted"]
+    assert (tmp_path / "etc" / "orthanc.json").read_text() == GOOD
 
 
 def test_a_double_slash_inside_a_value_is_not_a_comment():

@@ -2,20 +2,21 @@
 subprocess with an args file, on a folder laid out like /etc/orthanc after Debian's
 orthanc and orthanc-dicomweb packages are installed, plus the role's orthanc.json."""
 
+import functools
 import grp
-import importlib.util
 import json
 import os
 import stat
 
 import pytest
-from module_run import run_module_file
+from module_run import load_module_file
+from module_run import run_module_file as run_any_module_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODULE = os.path.join(ROOT, "roles", "orthanc", "library", "orthanc_json_files.py")
-_SPEC = importlib.util.spec_from_file_location("orthanc_json_files", MODULE)
-PKG = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(PKG)
+UTILS = {"orthanc_json_check": os.path.join(ROOT, "roles", "orthanc", "module_utils", "orthanc_json_check.py")}
+PKG = load_module_file(MODULE, "orthanc_json_files", UTILS)
+run_module_file = functools.partial(run_any_module_file, module_utils=UTILS)
 
 # The role's list (roles/orthanc/vars/main.yml __orthanc_package_config_files).
 NAMES = ["credentials.json", "dicomweb.json", "worklists.json", "serve-folders.json", "postgresql.json"]

@@ -1,6 +1,7 @@
 #!/usr/bin/python
-"""Make orthanc.json the only JSON file Orthanc reads in its configuration directory, and keep
-only the newest backups of it (they hold the secrets too)."""
+"""Write orthanc.json (checked first) and its redacted copy, make it the only JSON file Orthanc
+reads in its configuration directory, and keep only the newest backups of it (they hold the
+secrets too): one module run."""
 
 from __future__ import annotations
 
@@ -8,13 +9,21 @@ import fnmatch
 import grp
 import os
 import re
+import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.orthanc_json_check import problem
 
 DOCUMENTATION = r"""
 module: orthanc_json_files
-short_description: Make orthanc.json the only JSON file Orthanc reads, and prune its backups
+short_description: Write orthanc.json, make it the only JSON file Orthanc reads, and prune its backups
 description:
+  - "With O(content), O(keep) is written first: checked as Orthanc's reader would (C(//) comment
+    lines allowed, no NaN or Infinity, an object at the top level) and refused naming the
+    problem, its old content backed up with O(backup) (as the template module names backups),
+    then replaced atomically, owned by root and O(group), mode O(mode). O(redacted) is written
+    to C(<keep>.redacted) the same way: its diff is the one shown (C(--diff)); the content
+    itself is never shown or returned. One module run for what three template and copy tasks did."
   - Orthanc reads every C(*.json) in its configuration directory and a top-level key defined
     twice is fatal. The role owns O(keep) (C(orthanc.json)).
   - The files Debian's packages ship there (O(packaged)) stay in place, because dpkg keeps a
@@ -59,6 +68,20 @@ options:
   keep_backups:
     description: How many of the newest backups of O(keep) to keep (0 removes them all); none leaves them.
     type: int
+  content:
+    description: The text of O(keep) to write (it holds the secrets; never logged); none leaves O(keep) as it is.
+    type: str
+  redacted:
+    description: The text of C(<keep>.redacted), the configuration without its secrets (written with O(content) only).
+    type: str
+  mode:
+    description: The mode of O(keep) and its redacted copy.
+    type: str
+    default: "0640"
+  backup:
+    description: Keep the old O(keep) as a backup before it is replaced.
+    type: bool
+    default: false
 author: pacs-provisioner
 """
 
@@ -72,6 +95,16 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+written:
+  description: Which of O(keep) and its redacted copy were (in check mode, would be) written.
+  type: list
+  elements: str
+  returned: always
+  sample: [orthanc.json, orthanc.json.redacted]
+backup_file:
+  description: The backup of the old O(keep).
+  type: str
+  returned: when O(backup) and O(keep) was replaced
 emptied:
   description: The packaged files that were (in check mode, would be) emptied, in the order of O(packaged).
   type: list
@@ -170,8 +203,69 @@ def backups_in(folder: str, name: str) -> list[tuple[str, float]]:
         return []
 
 
-def run(params: dict, check_mode: bool) -> dict:
-    """Empty, rename and prune what needs it (nothing in check mode); the module's result."""
+def group_id(group: str) -> int:
+    """The gid of a group name, or of a number given as text (a container's gid, maybe nameless here)."""
+    return int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
+
+
+def write_file(path: str, text: str, gid: int, mode: int) -> None:
+    """Replace the file at path with text atomically, owned by root and gid with mode."""
+    handle, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=os.path.dirname(path))
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", errors="surrogateescape") as out:
+            out.write(text)
+        os.chown(tmp, 0, gid)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def write_config(params: dict, check_mode: bool, backup) -> dict:
+    """Write keep (checked first) and its redacted copy where they differ (nothing in check mode).
+
+    backup(path) keeps a copy of the old file and returns its path. Returns {written, diff,
+    backup_file}; raises ValueError naming the problem of a content Orthanc would refuse.
+    """
+    folder, keep = params["path"], params["keep"]
+    reason = problem(params["content"])
+    if reason:
+        raise ValueError("%s: Orthanc would refuse it: %s" % (keep, reason))
+    mode, result = int(params["mode"], 8), {"written": [], "diff": []}
+    for name, text in ((keep, params["content"]), (keep + ".redacted", params["redacted"])):
+        if text is None:
+            continue
+        path = os.path.join(folder, name)
+        old = read(path)
+        if old == text and _owned(path, params["group"], mode):
+            continue
+        # Another owner or mode is written again too (a change, as the template module reports it).
+        result["written"].append(name)
+        if name != keep and old != text:
+            result["diff"].append({"before_header": path, "after_header": path, "before": old or "", "after": text})
+        if not check_mode:
+            if name == keep and old is not None and old != text and params["backup"]:
+                result["backup_file"] = backup(path)
+            write_file(path, text, group_id(params["group"]), mode)
+    return result
+
+
+def _owned(path: str, group: str, mode: int) -> bool:
+    """Whether the file at path is owned by root and group with mode (else it is written again)."""
+    try:
+        info = os.stat(path)
+        return (info.st_uid, info.st_gid, info.st_mode & 0o7777) == (0, group_id(group), mode)
+    except KeyError:  # a group this host does not know yet (check mode on a fresh host)
+        return False
+
+
+def run(params: dict, check_mode: bool, backup=None) -> dict:
+    """Write orthanc.json when given, then empty, rename and prune what needs it (nothing in
+    check mode); the module's result."""
+    written = (write_config(params, check_mode, backup) if params.get("content") is not None
+               else {"written": [], "diff": []})
     folder, packaged = params["path"], params["packaged"]
     emptied = (to_empty({name: read(os.path.join(folder, name)) for name in packaged}, packaged)
                if params["empty_packaged"] and params["tidy"] else [])
@@ -191,8 +285,11 @@ def run(params: dict, check_mode: bool) -> dict:
               "before": "(content of a package's configuration file)\n", "after": EMPTY} for name in emptied]
             + [{"before_header": os.path.join(folder, name), "after_header": os.path.join(folder, name + SUFFIX),
                 "before": "", "after": ""} for name in renamed])
-    return {"changed": bool(emptied or renamed or removed), "emptied": emptied, "renamed": renamed,
-            "removed": removed, "diff": diff}
+    result = {"changed": bool(written["written"] or emptied or renamed or removed), "emptied": emptied,
+              "renamed": renamed, "removed": removed, "diff": written["diff"] + diff, "written": written["written"]}
+    if "backup_file" in written:
+        result["backup_file"] = written["backup_file"]
+    return result
 
 
 def main():
@@ -206,13 +303,19 @@ def main():
             "empty_packaged": {"type": "bool", "default": True},
             "tidy": {"type": "bool", "default": True},
             "keep_backups": {"type": "int"},
+            "content": {"type": "str", "no_log": True},
+            "redacted": {"type": "str"},
+            "mode": {"type": "str", "default": "0640"},
+            "backup": {"type": "bool", "default": False},
         },
         supports_check_mode=True,
     )
     try:
-        module.exit_json(**run(module.params, module.check_mode))
+        module.exit_json(**run(module.params, module.check_mode, module.backup_local))
     except (KeyError, OSError, ValueError) as err:
-        module.fail_json(msg="cannot make orthanc.json the only JSON file in %s: %s" % (module.params["path"], err))
+        # The messages name files and problems, never the content (it holds the secrets).
+        module.fail_json(msg="cannot write orthanc.json or make it the only JSON file in %s: %s"
+                         % (module.params["path"], err))
 
 
 if __name__ == "__main__":
