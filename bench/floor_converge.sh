@@ -12,7 +12,7 @@ remote() { ssh -F "$config" "$address" "$@"; }
 # while it creates its index and leave the index unreadable (seen here, 2026-12-01 18:06).
 remote sudo sh -c "'printf \"#!/bin/sh\nexit 101\n\" > /usr/sbin/policy-rc.d && chmod 0755 /usr/sbin/policy-rc.d &&
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-  --no-install-recommends orthanc orthanc-dicomweb curl nftables >/dev/null; status=\$?; rm -f /usr/sbin/policy-rc.d;
+  --no-install-recommends orthanc orthanc-dicomweb curl lua5.3 nftables >/dev/null; status=\$?; rm -f /usr/sbin/policy-rc.d;
   exit \$status'"
 scp -q -F "$config" "$files/orthanc.json" "$files/pacs_provisioner.nft" "$address:"
 remote sudo sh -s <<'EOF' 2>&1

@@ -61,7 +61,7 @@ FLEET = (1, 4, 8)
 BIG_FLEET, BIG_FLEET_BUDGET_S = 32, 600
 FLOOR_HOST, FLOOR_IP = PREFIX + "-floor", "172.28.50.200"
 MODALITY_PORTS = [11121, 11122, 11123, 11124, 11125]
-PACKAGES = ["orthanc", "orthanc-dicomweb", "curl", "nftables", "python3-apt"]
+PACKAGES = ["orthanc", "orthanc-dicomweb", "curl", "lua5.3", "nftables"]
 SYSTEMD_ARGS = ["--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN",
                 "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
                 "--tmpfs", "/run", "--tmpfs", "/run/lock", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
@@ -368,18 +368,6 @@ class Bench:
             self.timed("converge_floor", ["bash", os.path.join(BENCH, "floor_converge.sh"), self.ssh_config,
                                           FLOOR_IP, files])
             run(["docker", "rm", "-f", FLOOR_HOST], check=False)
-        # Once more on a fresh host that has python3-apt, as Debian's installer leaves one with
-        # its standard task (reportbug depends on it): the apt module then installs nothing
-        # first. The apt lists and caches go, so the role updates them as on the others (the
-        # folder's time is set back too: the apt module's cache_valid_time reads it).
-        self.stop_ssh_masters()
-        self.start_host(pacs1, address("pacs1"), SSH_IMAGE)
-        self.wait_ready(pacs1, address("pacs1"))
-        run(["docker", "exec", pacs1, "sh", "-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive "
-             "apt-get install -y -qq --no-install-recommends python3-apt >/dev/null && "
-             "rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/lib/apt/periodic/update-success-stamp && "
-             "touch -d '-1 day' /var/lib/apt/lists"])
-        self.playbook("converge_python_apt", "site.yml", ["pacs1"], ["--skip-tags", "smoke"], expect_changes=True)
 
     def noop(self):
         """2. No-op rerun and check mode vs a ping play; the same over the docker connection."""
@@ -534,8 +522,6 @@ class Bench:
         ping = "ping play, no facts, same SSH"
         row("converge", "fresh converge, 1 host (site.yml --skip-tags smoke)", "converge",
             "shell script over the same SSH: apt-get, copy config, start", "converge_floor", GOALS["converge"])
-        row("converge_python_apt", "fresh converge, 1 host with python3-apt (Debian's standard task)",
-            "converge_python_apt", "the same shell script", "converge_floor", None)
         row("noop", "no-op rerun, 1 host, without smoke", "noop", ping, "ping_floor", GOALS["noop"],
             docker=("noop_docker", "ping_floor_docker"))
         row("check", "--check --diff, 1 host, without smoke", "check", ping, "ping_floor", GOALS["check"])
@@ -613,7 +599,7 @@ class Bench:
             "slowest_run": {"name": slowest[0], "seconds": round(slowest[2], 2),
                             "tasks": measure.top_tasks(self.profiles[slowest[0]][slowest[1]], 40)} if slowest else None,
             "slowest_tasks": {name: measure.top_tasks(self.profiles[name][0], 15) for name in
-                              ("converge", "converge_python_apt", "noop", "noop_every_role", "check", "smoke",
+                              ("converge", "noop", "noop_every_role", "check", "smoke",
                                "fleet8") if name in self.profiles},
             "samples": {k: [round(v, 3) for v in vs] for k, vs in self.samples.items()},
         }
