@@ -217,7 +217,8 @@ def main():
             module.exit_json(changed=bool(missing), installed=missing, cache_updated=False)
         simulated = run(module, install_argv(names, params["install_recommends"], params["lock_timeout"], True),
                         "apt-get --simulate install")
-        module.exit_json(changed=changes_anything(simulated), installed=apt_changes(simulated), cache_updated=False)
+        module.exit_json(changed=bool(missing) or changes_anything(simulated), installed=apt_changes(simulated),
+                         cache_updated=False)
 
     if stale:
         run(module, ["apt-get", "-q", "-o", "DPkg::Lock::Timeout=%d" % params["lock_timeout"], "update"],
@@ -225,7 +226,10 @@ def main():
     with PolicyRcD(params["policy_rc_d"]):
         out = run(module, install_argv(names, params["install_recommends"], params["lock_timeout"], False),
                   "apt-get install")
-    module.exit_json(changed=changes_anything(out), installed=apt_changes(out), cache_updated=stale, stdout=out)
+    # A missing package that apt-get only had to configure (dpkg status iF or iU) is no line of
+    # its summary's counts, but it is a change.
+    module.exit_json(changed=bool(missing) or changes_anything(out), installed=apt_changes(out), cache_updated=stale,
+                     stdout=out)
 
 
 if __name__ == "__main__":
