@@ -48,7 +48,7 @@ options:
 """
 
 # The code a run executes; generated files (the smoke reports) are left out.
-CODE = ("roles", "filter_plugins", "library", "templates")
+CODE = ("roles", "filter_plugins", "library", "playbooks", "templates")
 CODE_FILES = ("site.yml", "ansible.cfg")
 SKIPPED_PARTS = frozenset({"__pycache__", "reports", ".pytest_cache"})
 
@@ -60,9 +60,8 @@ def _digest(value) -> str:
 
 
 def code_files(root: pathlib.Path) -> list:
-    """The project's files a run reads, sorted: CODE's folders, the playbooks and their task files, CODE_FILES."""
+    """The project's files a run reads, sorted: CODE's folders (the playbooks with their task files), CODE_FILES."""
     files = [root / name for name in CODE_FILES]
-    files += sorted(p for p in root.glob("playbooks/**/*.yml") if not SKIPPED_PARTS & set(p.relative_to(root).parts))
     for folder in CODE:
         files += sorted(p for p in (root / folder).rglob("*")
                         if p.is_file() and not SKIPPED_PARTS & set(p.relative_to(root).parts))

@@ -211,7 +211,6 @@ def main():
         module.exit_json(changed=False, installed=[], cache_updated=False)
 
     has_lists = has_package_lists()
-    stale = lists_stale(mtime(UPDATE_STAMP), mtime(LISTS_DIR), has_lists, time.time(), params["cache_valid_time"])
     if module.check_mode:
         if not has_lists:
             module.exit_json(changed=bool(missing), installed=missing, cache_updated=False)
@@ -220,6 +219,7 @@ def main():
         module.exit_json(changed=bool(missing) or changes_anything(simulated), installed=apt_changes(simulated),
                          cache_updated=False)
 
+    stale = lists_stale(mtime(UPDATE_STAMP), mtime(LISTS_DIR), has_lists, time.time(), params["cache_valid_time"])
     if stale:
         run(module, ["apt-get", "-q", "-o", "DPkg::Lock::Timeout=%d" % params["lock_timeout"], "update"],
             "apt-get update")

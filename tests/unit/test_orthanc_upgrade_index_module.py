@@ -5,7 +5,6 @@ names start with pp-unit-upgrade-) holding a real DICOM file sent through its RE
 import datetime
 import functools
 import hashlib
-import importlib.util
 import json
 import os
 import shutil
@@ -17,6 +16,7 @@ import urllib.request
 import uuid
 
 import pytest
+from module_run import load_module_file
 from module_run import run_module_file as run_any_module_file
 from pydicom.data import get_testdata_file
 
@@ -24,13 +24,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 MODULE = os.path.join(ROOT, "roles", "orthanc", "library", "orthanc_upgrade_index.py")
 UTILS = os.path.join(ROOT, "roles", "orthanc", "module_utils", "orthanc_upgrade_marker.py")
 # The module imports the role's module_utils as Ansible ships it (ansible.module_utils.<name>).
-_UTILS_SPEC = importlib.util.spec_from_file_location("ansible.module_utils.orthanc_upgrade_marker", UTILS)
-sys.modules[_UTILS_SPEC.name] = importlib.util.module_from_spec(_UTILS_SPEC)
-_UTILS_SPEC.loader.exec_module(sys.modules[_UTILS_SPEC.name])
-_SPEC = importlib.util.spec_from_file_location("orthanc_upgrade_index", MODULE)
+UPGRADE = load_module_file(MODULE, "orthanc_upgrade_index", {"orthanc_upgrade_marker": UTILS})
+MARKER = sys.modules["ansible.module_utils.orthanc_upgrade_marker"]
 run_module_file = functools.partial(run_any_module_file, module_utils={"orthanc_upgrade_marker": UTILS})
-UPGRADE = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(UPGRADE)
 IMAGE = "local/orthanc:1.10.1"
 
 
@@ -196,7 +192,7 @@ def test_chown_reports_and_changes_owners(real_index, tmp_path):
 @pytest.mark.parametrize("debian, upstream", [("1.10.1+dfsg-2", "1.10.1"), ("1:1.12.7+dfsg-1~bpo12+1", "1.12.7"),
                                               ("1.12.7-1", "1.12.7"), ("", "")])
 def test_upstream_version(debian, upstream):
-    assert sys.modules[_UTILS_SPEC.name].upstream_version(debian) == upstream
+    assert MARKER.upstream_version(debian) == upstream
 
 
 IMAGE_REF = "orthancteam/orthanc:26.8.1"
@@ -218,7 +214,7 @@ IMAGE_REF = "orthancteam/orthanc:26.8.1"
     ({"method": "container", "image": IMAGE_REF}, "package", "1.12.7+dfsg-1", "", False),
 ])
 def test_ran_here(marker, method, package, running, expected):
-    assert sys.modules[_UTILS_SPEC.name].ran_here(marker, method, package, running, IMAGE_REF) is expected
+    assert MARKER.ran_here(marker, method, package, running, IMAGE_REF) is expected
 
 
 def test_inspect_answers_whether_an_upgrade_is_needed(real_index, tmp_path):

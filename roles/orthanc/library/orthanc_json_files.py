@@ -172,14 +172,6 @@ def read(path: str) -> str | None:
         return None
 
 
-def empty(path: str, gid: int) -> None:
-    """Write EMPTY into the file at path, owned by root and gid, mode 0640."""
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write(EMPTY)
-    os.chown(path, 0, gid)
-    os.chmod(path, MODE)
-
-
 def is_backup(file_name: str, name: str) -> bool:
     """Whether file_name is a backup of name as the template module names them (<name>.<stamp>~)."""
     return re.fullmatch(re.escape(name) + r"\..+~", file_name) is not None
@@ -278,7 +270,7 @@ def run(params: dict, check_mode: bool, backup=None) -> dict:
         if emptied:
             gid = grp.getgrnam(params["group"]).gr_gid
             for name in emptied:
-                empty(os.path.join(folder, name), gid)
+                write_file(os.path.join(folder, name), EMPTY, gid, MODE)
         for name in renamed:
             os.replace(os.path.join(folder, name), os.path.join(folder, name + SUFFIX))
     diff = ([{"before_header": os.path.join(folder, name), "after_header": os.path.join(folder, name),
