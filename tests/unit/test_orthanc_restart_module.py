@@ -4,6 +4,7 @@ subprocess with an args file) restarting a real Orthanc 1.10.1 container
 (local/orthanc:1.10.1, names start with pp-unit-restart-)."""
 
 import functools
+import grp
 import http.server
 import importlib.util
 import json
@@ -272,3 +273,39 @@ def test_module_waits_for_orthancs_ae_title_with_credentials(orthanc_with_users,
                   url_username="admin", url_password="wrong-password")
     assert refused["failed"] is True and refused["msg"].endswith("(last answer: HTTP 401, AE none)"), refused["msg"]
     assert "wrong-password" not in json.dumps(refused)
+
+
+def test_keep_good_replaces_the_copy_with_the_readable_mode_and_leaves_no_temporary_file(tmp_path):
+    src, dest = tmp_path / "orthanc.json", tmp_path / "orthanc.json.last-good"
+    src.write_text('{"DicomAet": "NEW"}', encoding="utf-8")
+    dest.write_text('{"DicomAet": "OLD"}', encoding="utf-8")
+    os.chmod(dest, 0o600)
+    RESTART.keep_good(str(src), str(dest), os.getgid())
+    assert dest.read_text(encoding="utf-8") == '{"DicomAet": "NEW"}'
+    assert oct(os.stat(dest).st_mode & 0o777) == "0o640" and os.stat(dest).st_gid == os.getgid()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["orthanc.json", "orthanc.json.last-good"]
+
+
+def test_keep_good_of_a_missing_source_leaves_the_old_copy(tmp_path):
+    dest = tmp_path / "orthanc.json.last-good"
+    dest.write_text("old", encoding="utf-8")
+    with pytest.raises(OSError):
+        RESTART.keep_good(str(tmp_path / "missing.json"), str(dest), os.getgid())
+    assert dest.read_text(encoding="utf-8") == "old" and len(list(tmp_path.iterdir())) == 1
+
+
+def test_module_keeps_the_good_configuration_only_once_orthanc_answered(orthanc_with_users, tmp_path):
+    """With keep_good, the configuration is copied after Orthanc answered with its AE title, and
+    not at all when it never does (a failed restart must roll back to the copy from before)."""
+    name, url = orthanc_with_users
+    assert RESTART.wait_for_answer(url, 60) is not None
+    src, dest = tmp_path / "orthanc.json", tmp_path / "orthanc.json.last-good"
+    src.write_text('{"DicomAet": "UNIT_PACS"}', encoding="utf-8")
+    keep = {"src": str(src), "dest": str(dest), "group": grp.getgrgid(os.getgid()).gr_name}
+    user = {"url_username": "admin", "url_password": "s3cret-unit"}
+    stuck = run(tmp_path, manager="docker", name=name, url=url, timeout=3, aet="NOT_UNIT_PACS", keep_good=keep, **user)
+    assert stuck["failed"] is True and not dest.exists() and "kept" not in stuck
+    good = run(tmp_path, manager="docker", name=name, url=url, timeout=60, aet="UNIT_PACS", keep_good=keep, **user)
+    assert good.get("failed") is not True, good
+    assert good["kept"] == str(dest) and dest.read_text(encoding="utf-8") == '{"DicomAet": "UNIT_PACS"}'
+    assert oct(os.stat(dest).st_mode & 0o777) == "0o640"

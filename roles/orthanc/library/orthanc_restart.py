@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import base64
+import grp
 import json
+import os
 import ssl
 import subprocess
 import time
@@ -62,6 +64,26 @@ options:
   url_password:
     description: Its password.
     type: str
+  keep_good:
+    description:
+      - Once Orthanc answers (with O(aet), when given), copy the configuration it was restarted on
+        (C(src)) to C(dest), owned by root and group C(group), mode 0640, replaced atomically. That
+        is the last good configuration, which a later failed restart rolls back to. The role's own
+        copy task then has nothing to do (one module run fewer). Not copied when Orthanc never answers.
+    type: dict
+    suboptions:
+      src:
+        description: The configuration Orthanc was restarted on.
+        type: path
+        required: true
+      dest:
+        description: The last good copy.
+        type: path
+        required: true
+      group:
+        description: The group that may read it (Orthanc's).
+        type: str
+        required: true
 author: pacs-provisioner
 """
 
@@ -76,6 +98,7 @@ EXAMPLES = r"""
     aet: ORTHANC
     url_username: admin
     url_password: "{{ vault_orthanc_admin_password }}"
+    keep_good: {src: /etc/orthanc/orthanc.json, dest: /etc/orthanc/orthanc.json.last-good, group: orthanc}
   throttle: 1
 """
 
@@ -90,6 +113,10 @@ waited:
   description: Seconds from the end of the restart until the first HTTP answer.
   type: float
   returned: success
+kept:
+  description: The last good copy written (O(keep_good)'s C(dest)).
+  type: str
+  returned: success, with O(keep_good)
 """
 
 
@@ -166,6 +193,25 @@ def wait_for_answer(url: str, timeout: float, probe=answers, clock=time.monotoni
     return None
 
 
+def keep_good(src: str, dest: str, gid: int) -> None:
+    """Copy src to dest (root, gid, mode 0640) through a temporary file beside dest, replaced atomically."""
+    with open(src, "rb") as handle:
+        data = handle.read()
+    temp = "%s.pacs-tmp-%d" % (dest, os.getpid())
+    try:
+        descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chown(temp, 0, gid)
+        os.chmod(temp, 0o640)
+        os.replace(temp, dest)
+    finally:
+        if os.path.lexists(temp):
+            os.remove(temp)
+
+
 def main():
     """Entry point of the module."""
     module = AnsibleModule(
@@ -178,6 +224,11 @@ def main():
             "aet": {"type": "str"},
             "url_username": {"type": "str"},
             "url_password": {"type": "str", "no_log": True},
+            "keep_good": {"type": "dict", "options": {
+                "src": {"type": "path", "required": True},
+                "dest": {"type": "path", "required": True},
+                "group": {"type": "str", "required": True},
+            }},
         },
         supports_check_mode=True,
     )
@@ -198,7 +249,15 @@ def main():
     if waited is None:
         module.fail_json(msg=wait_message(params["url"], params["timeout"], params["aet"], (last or [None])[0]),
                          commands=commands)
-    module.exit_json(changed=True, commands=commands, waited=waited)
+    good = params["keep_good"]
+    if good is None:
+        module.exit_json(changed=True, commands=commands, waited=waited)
+    try:
+        keep_good(good["src"], good["dest"], grp.getgrnam(good["group"]).gr_gid)
+    except (OSError, KeyError) as err:
+        module.fail_json(msg="Orthanc answers, but the last good copy %s could not be written: %s" % (good["dest"], err),
+                         commands=commands, waited=waited)
+    module.exit_json(changed=True, commands=commands, waited=waited, kept=good["dest"])
 
 
 if __name__ == "__main__":
