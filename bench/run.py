@@ -367,6 +367,12 @@ class Bench:
                 run(["docker", "cp", pacs1 + ":/etc/nftables.d/pacs_provisioner.nft", files])
             self.timed("converge_floor", ["bash", os.path.join(BENCH, "floor_converge.sh"), self.ssh_config,
                                           FLOOR_IP, files])
+            # The second floor: the same steps in the fewest Ansible tasks, on a fresh floor host.
+            self.start_host(FLOOR_HOST, FLOOR_IP, SSH_IMAGE)
+            self.wait_ready(FLOOR_HOST, FLOOR_IP)
+            self.timed("converge_ansible_floor", ["ansible-playbook", "-i", FLOOR_IP + ",", "-u", USER,
+                                                  "-e", "floor_files=" + files,
+                                                  os.path.join(BENCH, "floor_ansible.yml")])
             run(["docker", "rm", "-f", FLOOR_HOST], check=False)
 
     def noop(self):
@@ -521,6 +527,10 @@ class Bench:
         ping = "ping play, no facts, same SSH"
         row("converge", "fresh converge, 1 host (site.yml --skip-tags smoke)", "converge",
             "shell script over the same SSH: apt-get, copy config, start", "converge_floor", GOALS["converge"])
+        row("converge_ansible_floor", "Ansible floor: the shell floor's steps in 3 tasks (floor_ansible.yml)",
+            "converge_ansible_floor", "shell script over the same SSH", "converge_floor", None)
+        row("converge_vs_ansible_floor", "fresh converge vs the Ansible floor", "converge",
+            "floor_ansible.yml", "converge_ansible_floor", None)
         row("noop", "no-op rerun, 1 host, without smoke", "noop", ping, "ping_floor", GOALS["noop"],
             docker=("noop_docker", "ping_floor_docker"))
         row("check", "--check --diff, 1 host, without smoke", "check", ping, "ping_floor", GOALS["check"])
