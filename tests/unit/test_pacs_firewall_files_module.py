@@ -108,3 +108,64 @@ def test_files_and_folders_of_another_owner_are_given_to_root(tmp_path):
     for path in (tmp_path / "etc" / "rules.nft", tmp_path / "etc" / "d"):
         assert (os.stat(path).st_uid, os.stat(path).st_gid) == (0, 0)
     assert run_module_file(MODULE, _args(tmp_path))["changed"] is False
+
+
+@pytest.fixture
+def fake_nft(tmp_path, monkeypatch):
+    """nft and unshare stand-ins on PATH: `nft -s list table` prints the table named in tables/<name>
+    (rc 1 when there is none: nft's answer for a table not loaded), `nft -f FILE` loads FILE's text as
+    the table, as long as it runs in the namespace unshare makes (NFT_NS set)."""
+    bin_dir, tables = tmp_path / "bin", tmp_path / "tables"
+    bin_dir.mkdir()
+    tables.mkdir()
+    (bin_dir / "nft").write_text(
+        '#!/bin/sh\n'
+        'dir=%s; [ -n "$NFT_NS" ] && dir=$NFT_NS\n'
+        'if [ "$1" = -f ]; then cp "$2" "$dir/loaded"; exit 0; fi\n'
+        'if [ "$1" = -c ]; then exit 0; fi\n'
+        'echo "nft $*" >> %s/nft.log\n'
+        'f="$dir/$5"; [ -n "$NFT_NS" ] && f="$dir/loaded"\n'
+        '[ -e "$f" ] || { echo "Error: No such file or directory" >&2; exit 1; }\n'
+        'cat "$f"\n' % (tables, tmp_path), encoding="ascii")
+    (bin_dir / "unshare").write_text(
+        '#!/bin/sh\n[ "$1" = --net ] || exit 2\nshift\nNFT_NS=$(mktemp -d) exec "$@"\n', encoding="ascii")
+    for name in ("nft", "unshare"):
+        os.chmod(bin_dir / name, 0o755)
+    monkeypatch.setenv("PATH", "%s:%s" % (bin_dir, os.environ["PATH"]))
+    return tables
+
+
+def test_reads_the_live_table_before_writing_and_the_wanted_one_only_for_an_unchanged_ruleset(tmp_path, fake_nft):
+    args = dict(_args(tmp_path, ruleset="table inet t {}\n", validate="nft -c -f %s"), nft_table="t")
+    first = run_module_file(MODULE, args)
+    assert first["live"] == {"rc": 1, "stdout": "", "stderr": "Error: No such file or directory"}, first
+    assert "ruleset" in first["written"] and "wanted" not in first
+    (fake_nft / "t").write_text("table inet t {}\n", encoding="ascii")  # loaded as the file says
+    same = run_module_file(MODULE, args)
+    assert same["written"] == [] and same["live"]["stdout"] == "table inet t {}"
+    assert same["wanted"] == {"rc": 0, "stdout": "table inet t {}", "stderr": ""}
+    (fake_nft / "t").write_text("table inet t { chain edited-by-hand {} }\n", encoding="ascii")
+    edited = run_module_file(MODULE, args, check=True)
+    assert edited["live"]["stdout"] != edited["wanted"]["stdout"]  # check mode reads both too
+
+
+def test_without_nft_table_nothing_is_read(tmp_path, fake_nft):
+    result = run_module_file(MODULE, _args(tmp_path))
+    assert "live" not in result and "wanted" not in result
+    assert not (tmp_path / "nft.log").exists()
+
+
+def test_a_live_read_that_fails_otherwise_than_no_table_fails_the_run_before_writing(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")  # no nft at all
+    result = run_module_file(MODULE, dict(_args(tmp_path, validate="true %s"), nft_table="t"))
+    assert result["failed"] is True and result["msg"].startswith("`nft -s list table inet t` failed (rc 127)")
+    assert not (tmp_path / "etc").exists()
+    checked = run_module_file(MODULE, dict(_args(tmp_path, validate="true %s"), nft_table="t"), check=True)
+    assert not checked.get("failed") and checked["live"]["rc"] == 127
+
+
+def test_listing_drops_the_final_line_break_as_the_command_module_does():
+    class Done:
+        returncode, stdout, stderr = 0, "table inet t {\n}\n", ""
+    assert FILES.listing(["nft"], runner=lambda *a, **k: Done()) == {"rc": 0, "stdout": "table inet t {\n}", "stderr": ""}
+    assert FILES.wanted_table_argv("/etc/x.nft", "t")[:3] == ["unshare", "--net", "sh"]

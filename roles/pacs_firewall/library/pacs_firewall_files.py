@@ -24,6 +24,12 @@ description:
     (atomically). A failed check fails the module naming the file and the checker's output; the
     old file stays as it was, and the files after it in the list are not written.
   - In check mode nothing is written; what would change is reported, with its diff.
+  - With O(nft_table) (the nftables backend), the same run reads that table as it is loaded now,
+    before any file is written (RV(live), which the rollback holds), and, when the file named
+    C(ruleset) is unchanged, the table as that file loads it, in a network namespace of its own
+    where nothing of the host changes (RV(wanted)). A table flushed or edited by hand differs
+    from it. Both listings are stateless (C(nft -s)), read in check mode too. That was two
+    C(command) tasks (two module runs).
 options:
   directories:
     description: Folders to create first (missing parents too, with the default mode, as the file module does).
@@ -64,6 +70,9 @@ options:
       validate:
         description: A command that checks the candidate file, C(%s) standing for its path; run without a shell.
         type: str
+  nft_table:
+    description: The C(inet) table to read (RV(live), RV(wanted)); none, nothing is read.
+    type: str
 author: pacs-provisioner
 """
 
@@ -92,6 +101,18 @@ written:
   elements: str
   returned: always
   sample: [/etc/nftables.d, unit, ruleset]
+live:
+  description: C(nft -s list table inet) O(nft_table) before anything was written, its C(rc) (non-zero, the table is not loaded) and C(stdout).
+  type: dict
+  returned: with O(nft_table)
+  sample: {rc: 0, stdout: "table inet pacs_provisioner {\n..."}
+wanted:
+  description: >-
+    The same listing of the table as the unchanged C(ruleset) file loads it, in a network namespace
+    of its own (C(unshare --net)); C(rc) non-zero where no namespace can be made. Only when that
+    file is unchanged.
+  type: dict
+  returned: with O(nft_table), when the C(ruleset) file is unchanged
 """
 
 
@@ -153,6 +174,25 @@ def write_checked(module: AnsibleModule, item: dict, mode: int) -> None:
             os.remove(candidate)
 
 
+def list_table_argv(table: str) -> list[str]:
+    """The stateless listing (no counters) of an inet table as it is loaded now."""
+    return ["nft", "-s", "list", "table", "inet", table]
+
+
+def wanted_table_argv(ruleset: str, table: str) -> list[str]:
+    """The listing of table as the ruleset file loads it, in a network namespace of its own."""
+    return ["unshare", "--net", "sh", "-c", 'nft -f "$1" && nft -s list table inet "$2"', "sh", ruleset, table]
+
+
+def listing(argv: list[str], runner=subprocess.run) -> dict:
+    """{rc, stdout} of argv, its final line break dropped as the command module does; rc 127 when it cannot run."""
+    try:
+        proc = runner(argv, capture_output=True, text=True, check=False)
+    except OSError as err:
+        return {"rc": 127, "stdout": "", "stderr": str(err)}
+    return {"rc": proc.returncode, "stdout": proc.stdout.rstrip("\r\n"), "stderr": proc.stderr.strip()}
+
+
 def main():
     """Entry point of the module."""
     module = AnsibleModule(
@@ -168,10 +208,19 @@ def main():
                 "mode": {"type": "str", "required": True},
                 "validate": {"type": "str"},
             }},
+            "nft_table": {"type": "str"},
         },
         supports_check_mode=True,
     )
-    written, diffs = [], []
+    written, diffs, tables = [], [], {}
+    table = module.params["nft_table"]
+    if table:
+        tables["live"] = listing(list_table_argv(table))
+        # rc 1: the table is not loaded. Anything else (nft missing, no permission) is an error,
+        # except in check mode, where the package may not be installed yet.
+        if tables["live"]["rc"] not in (0, 1) and not module.check_mode:
+            module.fail_json(msg="`%s` failed (rc %d): %s" % (" ".join(list_table_argv(table)), tables["live"]["rc"],
+                                                             tables["live"]["stderr"] or "no output"), **tables)
     for folder in module.params["directories"]:
         mode = int(folder["mode"], 8)
         exists = os.path.isdir(folder["path"])
@@ -193,7 +242,10 @@ def main():
             diffs.append(diff_of(item["path"], current, item["content"]))
         if not module.check_mode:
             write_checked(module, item, mode)
-    module.exit_json(changed=bool(written), written=written, diff=diffs)
+    ruleset = [item["path"] for item in module.params["files"] if item["name"] == "ruleset"]
+    if table and ruleset and "ruleset" not in written:
+        tables["wanted"] = listing(wanted_table_argv(ruleset[0], table))
+    module.exit_json(changed=bool(written), written=written, diff=diffs, **tables)
 
 
 if __name__ == "__main__":
