@@ -20,7 +20,8 @@ from module_run import load_module_file
 from module_run import run_module_file as run_any_module_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-UTILS = {"orthanc_json_check": os.path.join(ROOT, "roles", "orthanc", "module_utils", "orthanc_json_check.py")}
+UTILS = {name: os.path.join(ROOT, "roles", "orthanc", "module_utils", name + ".py")
+         for name in ("orthanc_json_check", "orthanc_files")}
 BACKUPS = os.path.join(ROOT, "roles", "orthanc", "library", "orthanc_json_files.py")
 PRUNE = load_module_file(BACKUPS, "orthanc_json_files", UTILS)
 CHECK = load_module_file(UTILS["orthanc_json_check"], "orthanc_json_check")

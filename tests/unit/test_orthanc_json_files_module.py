@@ -14,7 +14,8 @@ from module_run import run_module_file as run_any_module_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODULE = os.path.join(ROOT, "roles", "orthanc", "library", "orthanc_json_files.py")
-UTILS = {"orthanc_json_check": os.path.join(ROOT, "roles", "orthanc", "module_utils", "orthanc_json_check.py")}
+UTILS = {name: os.path.join(ROOT, "roles", "orthanc", "module_utils", name + ".py")
+         for name in ("orthanc_json_check", "orthanc_files")}
 PKG = load_module_file(MODULE, "orthanc_json_files", UTILS)
 run_module_file = functools.partial(run_any_module_file, module_utils=UTILS)
 

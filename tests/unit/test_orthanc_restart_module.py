@@ -6,7 +6,6 @@ subprocess with an args file) restarting a real Orthanc 1.10.1 container
 import functools
 import grp
 import http.server
-import importlib.util
 import json
 import os
 import socket
@@ -17,13 +16,12 @@ import time
 import uuid
 
 import pytest
-from module_run import run_module_file
+from module_run import load_module_file, run_module_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODULE = os.path.join(ROOT, "roles", "orthanc", "library", "orthanc_restart.py")
-_SPEC = importlib.util.spec_from_file_location("orthanc_restart", MODULE)
-RESTART = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(RESTART)
+UTILS = {"orthanc_files": os.path.join(ROOT, "roles", "orthanc", "module_utils", "orthanc_files.py")}
+RESTART = load_module_file(MODULE, "orthanc_restart", UTILS)
 IMAGE = "local/orthanc:1.10.1"
 
 
@@ -162,7 +160,7 @@ def test_wait_message_as_users_know_it():
 
 
 def run(tmp_path, check=False, **args):
-    return run_module_file(MODULE, args, tmp_path, check=check, timeout=120)
+    return run_module_file(MODULE, args, tmp_path, check=check, timeout=120, module_utils=UTILS)
 
 
 def docker(*args):

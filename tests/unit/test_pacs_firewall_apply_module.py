@@ -2,14 +2,19 @@
 systemctl and systemd-run on PATH (the firewall itself is applied only inside the test containers:
 molecule/firewall)."""
 
+import functools
 import os
 import pathlib
 
 import pytest
-from module_run import load_module_file, run_module_file
+from module_run import load_module_file
+from module_run import run_module_file as run_any_module_file
 
-MODULE = pathlib.Path(__file__).resolve().parents[2] / "roles" / "pacs_firewall" / "library" / "pacs_firewall_apply.py"
-APPLY = load_module_file(MODULE, "pacs_firewall_apply")
+ROLE = pathlib.Path(__file__).resolve().parents[2] / "roles" / "pacs_firewall"
+MODULE = ROLE / "library" / "pacs_firewall_apply.py"
+UTILS = {"pacs_firewall_write": str(ROLE / "module_utils" / "pacs_firewall_write.py")}
+APPLY = load_module_file(MODULE, "pacs_firewall_apply", UTILS)
+run_module_file = functools.partial(run_any_module_file, module_utils=UTILS)
 
 
 @pytest.fixture

@@ -1,16 +1,19 @@
 """roles/pacs_firewall/library/pacs_firewall_files.py, run as Ansible runs it (as root here)."""
 
-import importlib.util
+import functools
 import os
 import pathlib
 
 import pytest
-from module_run import run_module_file
+from module_run import load_module_file
+from module_run import run_module_file as run_any_module_file
 
-MODULE = pathlib.Path(__file__).resolve().parents[2] / "roles" / "pacs_firewall" / "library" / "pacs_firewall_files.py"
-_SPEC = importlib.util.spec_from_file_location("pacs_firewall_files", MODULE)
-FILES = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(FILES)
+ROLE = pathlib.Path(__file__).resolve().parents[2] / "roles" / "pacs_firewall"
+MODULE = ROLE / "library" / "pacs_firewall_files.py"
+UTILS = {"pacs_firewall_write": str(ROLE / "module_utils" / "pacs_firewall_write.py")}
+FILES = load_module_file(MODULE, "pacs_firewall_files", UTILS)
+WRITE = load_module_file(UTILS["pacs_firewall_write"], "pacs_firewall_write")
+run_module_file = functools.partial(run_any_module_file, module_utils=UTILS)
 
 
 def _args(root, ruleset="table inet t {}\n", validate="grep -q table %s"):
@@ -84,11 +87,11 @@ def test_the_checker_reads_the_candidate_not_the_old_file(tmp_path):
 
 
 def test_validate_argv():
-    assert FILES.validate_argv("nft -c -f %s", "/etc/x y") == ["nft", "-c", "-f", "/etc/x y"]
-    assert FILES.validate_argv("python3 '/usr/local/lib/check it.py' %s", "/t") == [
+    assert WRITE.validate_argv("nft -c -f %s", "/etc/x y") == ["nft", "-c", "-f", "/etc/x y"]
+    assert WRITE.validate_argv("python3 '/usr/local/lib/check it.py' %s", "/t") == [
         "python3", "/usr/local/lib/check it.py", "/t"]
     with pytest.raises(ValueError, match="has no %s"):
-        FILES.validate_argv("nft -c -f", "/t")
+        WRITE.validate_argv("nft -c -f", "/t")
 
 
 @pytest.mark.parametrize("current, attributes, expected", [

@@ -9,9 +9,9 @@ import fnmatch
 import grp
 import os
 import re
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.orthanc_files import write_file
 from ansible.module_utils.orthanc_json_check import problem
 
 DOCUMENTATION = r"""
@@ -198,21 +198,6 @@ def backups_in(folder: str, name: str) -> list[tuple[str, float]]:
 def group_id(group: str) -> int:
     """The gid of a group name, or of a number given as text (a container's gid, maybe nameless here)."""
     return int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
-
-
-def write_file(path: str, text: str, gid: int, mode: int) -> None:
-    """Replace the file at path with text atomically, owned by root and gid with mode."""
-    handle, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=os.path.dirname(path))
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", errors="surrogateescape") as out:
-            out.write(text)
-        os.chown(tmp, 0, gid)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def write_config(params: dict, check_mode: bool, backup) -> dict:

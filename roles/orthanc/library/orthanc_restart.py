@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import grp
 import json
-import os
 import ssl
 import subprocess
 import time
@@ -14,6 +13,7 @@ import urllib.error
 import urllib.request
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.orthanc_files import write_file
 
 DOCUMENTATION = r"""
 module: orthanc_restart
@@ -194,22 +194,10 @@ def wait_for_answer(url: str, timeout: float, probe=answers, clock=time.monotoni
 
 
 def keep_good(src: str, dest: str, gid: int) -> None:
-    """Copy src to dest (root, gid, mode 0640) through a temporary file beside dest, replaced atomically."""
-    with open(src, "rb") as handle:
-        data = handle.read()
-    temp = "%s.pacs-tmp-%d" % (dest, os.getpid())
-    try:
-        descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chown(temp, 0, gid)
-        os.chmod(temp, 0o640)
-        os.replace(temp, dest)
-    finally:
-        if os.path.lexists(temp):
-            os.remove(temp)
+    """Copy src to dest (root, gid, mode 0640), replaced atomically (the role's write_file)."""
+    with open(src, encoding="utf-8", errors="surrogateescape") as handle:
+        text = handle.read()
+    write_file(dest, text, gid, 0o640)
 
 
 def main():

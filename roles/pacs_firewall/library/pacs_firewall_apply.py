@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import os
 import subprocess
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.pacs_firewall_write import write_checked
 
 DOCUMENTATION = r"""
 module: pacs_firewall_apply
@@ -94,19 +94,6 @@ def run_commands(argv_list: list[list[str]], runner=subprocess.run) -> str | Non
     return None
 
 
-def write_script(path: str, text: str) -> None:
-    """Write text to path (root, mode 0700) through a temporary file beside it, replaced atomically."""
-    handle, temp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=os.path.dirname(path))
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.chmod(temp, 0o700)
-        os.replace(temp, path)
-    finally:
-        if os.path.exists(temp):
-            os.remove(temp)
-
-
 def main():
     """Entry point of the module."""
     module = AnsibleModule(
@@ -124,7 +111,8 @@ def main():
     if module.check_mode:
         module.exit_json(changed=True, commands=steps)
     try:
-        write_script(params["rollback_path"], params["rollback_script"])
+        # The role's writer: root's, replaced atomically, as pacs_firewall_files writes its files.
+        write_checked(module, {"path": params["rollback_path"], "content": params["rollback_script"]}, 0o700)
         mark = os.path.join(params["state_dir"], "rolled-back")
         if os.path.lexists(mark):
             os.remove(mark)

@@ -4,11 +4,10 @@
 from __future__ import annotations
 
 import os
-import shlex
 import subprocess
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.pacs_firewall_write import write_checked
 
 DOCUMENTATION = r"""
 module: pacs_firewall_files
@@ -137,41 +136,9 @@ def file_changes(current: str | None, current_attributes: tuple | None, content:
     return current is None or current != content or current_attributes != (mode, 0, 0)
 
 
-def validate_argv(command: str, path: str) -> list[str]:
-    """The argv of a validate command with %s replaced by path (split like a shell would, no shell)."""
-    if "%s" not in command:
-        raise ValueError("validate command %r has no %%s" % (command,))
-    return [part.replace("%s", path) for part in shlex.split(command)]
-
-
 def diff_of(path: str, current: str | None, content: str) -> dict:
     """One diff in the form Ansible's callbacks show."""
     return {"before_header": path, "after_header": path, "before": current or "", "after": content}
-
-
-def write_checked(module: AnsibleModule, item: dict, mode: int) -> None:
-    """Write item's content beside its path, check it, move it in place; fail the module if the check fails."""
-    folder = os.path.dirname(item["path"])
-    handle, candidate = tempfile.mkstemp(prefix=".%s." % os.path.basename(item["path"]), dir=folder)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", errors="surrogateescape") as out:
-            out.write(item["content"])
-        os.chown(candidate, 0, 0)
-        os.chmod(candidate, mode)
-        if item.get("validate"):
-            argv = validate_argv(item["validate"], candidate)
-            proc = subprocess.run(argv, capture_output=True, text=True, check=False)
-            if proc.returncode != 0:
-                module.fail_json(msg="%s: the check `%s` refused the new file (rc %d): %s" % (
-                    item["path"], item["validate"], proc.returncode,
-                    (proc.stderr or proc.stdout).strip() or "no output"))
-        # atomic_move keeps an existing file's mode and owner (and sets SELinux contexts): set ours after it.
-        module.atomic_move(candidate, item["path"])
-        os.chown(item["path"], 0, 0)
-        os.chmod(item["path"], mode)
-    finally:
-        if os.path.exists(candidate):
-            os.remove(candidate)
 
 
 def list_table_argv(table: str) -> list[str]:
@@ -215,11 +182,12 @@ def main():
     written, diffs, tables = [], [], {}
     table = module.params["nft_table"]
     if table:
-        tables["live"] = listing(list_table_argv(table))
+        argv = list_table_argv(table)
+        tables["live"] = listing(argv)
         # rc 1: the table is not loaded. Anything else (nft missing, no permission) is an error,
         # except in check mode, where the package may not be installed yet.
         if tables["live"]["rc"] not in (0, 1) and not module.check_mode:
-            module.fail_json(msg="`%s` failed (rc %d): %s" % (" ".join(list_table_argv(table)), tables["live"]["rc"],
+            module.fail_json(msg="`%s` failed (rc %d): %s" % (" ".join(argv), tables["live"]["rc"],
                                                              tables["live"]["stderr"] or "no output"), **tables)
     for folder in module.params["directories"]:
         mode = int(folder["mode"], 8)
